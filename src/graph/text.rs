@@ -1,0 +1,996 @@
+//! The text form: a compact, line-per-node rendering of functions that
+//! models read and write more reliably than nested JSON.
+//!
+//! ```text
+//! /// The nth Fibonacci number.
+//! fn math::fib(n: i64) -> i64 {
+//!   %0 = param 0
+//!   %1 = const 2
+//!   %2 = lt %0, %1
+//!   %3 = call math::fib %0
+//!   %4 = return %3
+//! }
+//! ```
+//!
+//! Calls name their callee (`call math::fib`, or `call #17` for an id with
+//! no name). Node ids are written out because they are the nodes' identity;
+//! a `next %N` line appears only when the node-id counter is above the
+//! highest id, which happens after the highest node was removed. Lines that
+//! start with `//` (but not `///`) are comments. For every function,
+//! `parse(render(f)) == f` when both sides resolve names the same way.
+//!
+//! Parsing is split in two: text → [`FunctionText`] (names unresolved, no
+//! program needed), then [`FunctionText::resolve`] against the program's
+//! names. Errors name the line and column and what was expected.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::fmt::Write as _;
+
+use super::function::{Function, Node, Param, QualifiedName, Signature, is_identifier};
+use super::ids::{FunctionId, NodeId};
+use super::op::{Op, SIMPLE_OPS};
+use super::types::{Type, Value};
+
+/// A function named by id or by qualified name. Every tool accepts either.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(untagged)]
+pub enum FunctionRef {
+    Id(FunctionId),
+    Name(QualifiedName),
+}
+
+impl fmt::Display for FunctionRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FunctionRef::Id(id) => write!(f, "{id}"),
+            FunctionRef::Name(name) => write!(f, "{name}"),
+        }
+    }
+}
+
+/// An op as written, before names are resolved against a program. It
+/// serialises as its text (`"add"`, `"call math::fib"`, `"param n"`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum OpSpec {
+    /// An op that needs no resolution.
+    Op(Op),
+    /// `param n`: a parameter named rather than numbered.
+    ParamNamed(String),
+    /// `call f` before `f` is resolved to an id.
+    Call(FunctionRef),
+}
+
+impl fmt::Display for OpSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            OpSpec::Op(op) => f.write_str(&render_op(op, &|_| None)),
+            OpSpec::ParamNamed(name) => write!(f, "param {name}"),
+            OpSpec::Call(r) => write!(f, "call {r}"),
+        }
+    }
+}
+
+impl serde::Serialize for OpSpec {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for OpSpec {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = <String as serde::Deserialize>::deserialize(d)?;
+        parse_op(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Why an `OpSpec` could not be resolved.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ResolveError {
+    UnknownFunction(FunctionRef),
+    UnknownParam(String),
+}
+
+impl fmt::Display for ResolveError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ResolveError::UnknownFunction(r) => write!(f, "no function `{r}`"),
+            ResolveError::UnknownParam(p) => write!(f, "no parameter named `{p}`"),
+        }
+    }
+}
+
+impl OpSpec {
+    pub fn resolve(
+        &self,
+        resolve: &dyn Fn(&FunctionRef) -> Option<FunctionId>,
+        signature: &Signature,
+    ) -> Result<Op, ResolveError> {
+        match self {
+            OpSpec::Op(op) => Ok(*op),
+            OpSpec::ParamNamed(name) => signature
+                .params
+                .iter()
+                .position(|p| &p.name == name)
+                .map(|idx| Op::Param(idx as u32))
+                .ok_or_else(|| ResolveError::UnknownParam(name.clone())),
+            OpSpec::Call(r) => resolve(r)
+                .map(Op::Call)
+                .ok_or_else(|| ResolveError::UnknownFunction(r.clone())),
+        }
+    }
+
+    /// The callee this op names, if it is a call.
+    pub fn callee(&self) -> Option<&FunctionRef> {
+        match self {
+            OpSpec::Call(r) => Some(r),
+            _ => None,
+        }
+    }
+}
+
+/// A text-form error: where, what was expected and what was found.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("line {line}, column {column}: expected {expected}, found {found}")]
+pub struct ParseError {
+    pub line: usize,
+    pub column: usize,
+    pub expected: String,
+    pub found: String,
+}
+
+// ---------------------------------------------------------------------------
+// Rendering
+
+/// Renders `op` without its inputs: `add`, `const 5`, `call math::fib`.
+/// `name_of` gives callee names; a callee without one renders as `#id`.
+pub fn render_op(op: &Op, name_of: &dyn Fn(FunctionId) -> Option<QualifiedName>) -> String {
+    match op {
+        Op::Const(v) => format!("const {}", v.literal()),
+        Op::Param(idx) => format!("param {idx}"),
+        Op::Call(id) => match name_of(*id) {
+            Some(name) => format!("call {name}"),
+            None => format!("call {id}"),
+        },
+        other => other.mnemonic().to_string(),
+    }
+}
+
+/// Renders one node line without indentation: `%3 = add %1, %2`.
+pub fn render_node(
+    id: NodeId,
+    node: &Node,
+    name_of: &dyn Fn(FunctionId) -> Option<QualifiedName>,
+) -> String {
+    let mut line = format!("{id} = {}", render_op(&node.op, name_of));
+    for (idx, input) in node.inputs.iter().enumerate() {
+        line.push_str(if idx == 0 { " " } else { ", " });
+        write!(line, "{input}").expect("write to string");
+    }
+    line
+}
+
+/// Renders a function in the text form, ending with a newline.
+pub fn render_function(
+    f: &Function,
+    name_of: &dyn Fn(FunctionId) -> Option<QualifiedName>,
+) -> String {
+    let mut out = String::new();
+    if let Some(doc) = &f.doc {
+        for line in doc.split('\n') {
+            if line.is_empty() {
+                out.push_str("///\n");
+            } else {
+                writeln!(out, "/// {line}").expect("write to string");
+            }
+        }
+    }
+    writeln!(out, "fn {}{} {{", f.name, f.signature).expect("write to string");
+    for (id, node) in &f.nodes {
+        writeln!(out, "  {}", render_node(*id, node, name_of)).expect("write to string");
+    }
+    if f.next_node != f.dense_next_node() {
+        writeln!(out, "  next %{}", f.next_node).expect("write to string");
+    }
+    out.push_str("}\n");
+    out
+}
+
+// ---------------------------------------------------------------------------
+// Parsing
+
+/// A node line as written: its id, op and inputs, names unresolved.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeText {
+    pub id: u32,
+    pub op: OpSpec,
+    pub inputs: Vec<u32>,
+    pub line: usize,
+    pub column: usize,
+}
+
+/// The node lines of a body, and its `next` line if it had one.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BodyText {
+    pub nodes: Vec<NodeText>,
+    pub next: Option<u32>,
+}
+
+/// A function as written, names unresolved.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FunctionText {
+    pub doc: Option<String>,
+    pub name: QualifiedName,
+    pub signature: Signature,
+    pub body: BodyText,
+    /// Where the `fn` line is, for errors found while resolving.
+    pub line: usize,
+}
+
+impl FunctionText {
+    /// Resolves callee and parameter names and checks node ids: each id once,
+    /// `next` above all of them.
+    pub fn resolve(
+        &self,
+        resolve: &dyn Fn(&FunctionRef) -> Option<FunctionId>,
+    ) -> Result<Function, ParseError> {
+        let mut nodes = BTreeMap::new();
+        for n in &self.body.nodes {
+            let op = n
+                .op
+                .resolve(resolve, &self.signature)
+                .map_err(|e| ParseError {
+                    line: n.line,
+                    column: n.column,
+                    expected: match e {
+                        ResolveError::UnknownFunction(_) => "a known function".to_string(),
+                        ResolveError::UnknownParam(_) => "a parameter of this function".to_string(),
+                    },
+                    found: match e {
+                        ResolveError::UnknownFunction(r) => format!("`{r}`"),
+                        ResolveError::UnknownParam(p) => format!("`{p}`"),
+                    },
+                })?;
+            let node = Node {
+                op,
+                inputs: n.inputs.iter().map(|&i| NodeId(i)).collect(),
+            };
+            if nodes.insert(NodeId(n.id), node).is_some() {
+                return Err(ParseError {
+                    line: n.line,
+                    column: 1,
+                    expected: "a node id not used earlier in this function".to_string(),
+                    found: format!("a second `%{}`", n.id),
+                });
+            }
+        }
+        let dense = nodes.keys().next_back().map_or(0, |id: &NodeId| id.0 + 1);
+        let next_node = match self.body.next {
+            Some(next) if next < dense => {
+                return Err(ParseError {
+                    line: self.line,
+                    column: 1,
+                    expected: format!("`next %N` with N above every node id (at least %{dense})"),
+                    found: format!("`next %{next}`"),
+                });
+            }
+            Some(next) => next,
+            None => dense,
+        };
+        Ok(Function {
+            name: self.name.clone(),
+            doc: self.doc.clone(),
+            signature: self.signature.clone(),
+            nodes,
+            next_node,
+        })
+    }
+}
+
+/// Parses one function, with doc lines, header and body.
+pub fn parse_function_text(text: &str) -> Result<FunctionText, ParseError> {
+    let mut p = Parser::new(text);
+    let f = p
+        .function()?
+        .ok_or_else(|| p.error_at_line_start("a function (`fn module::name(...) -> type {`)"))?;
+    p.skip_blank_and_comments();
+    if let Some(line) = p.peek_line() {
+        let line_no = p.line_no;
+        return Err(Cursor::new(line, line_no).error("end of text after the function's `}`"));
+    }
+    Ok(f)
+}
+
+/// Parses one function and resolves its names.
+pub fn parse_function(
+    text: &str,
+    resolve: &dyn Fn(&FunctionRef) -> Option<FunctionId>,
+) -> Result<Function, ParseError> {
+    parse_function_text(text)?.resolve(resolve)
+}
+
+/// Parses a program file: any number of functions, with blank and comment
+/// lines between them.
+pub fn parse_functions(text: &str) -> Result<Vec<FunctionText>, ParseError> {
+    let mut p = Parser::new(text);
+    let mut out = Vec::new();
+    while let Some(f) = p.function()? {
+        out.push(f);
+    }
+    Ok(out)
+}
+
+/// Parses a body given on its own: node lines and an optional `next` line,
+/// or a whole function whose header the caller then checks.
+pub fn parse_body(text: &str) -> Result<(Option<FunctionText>, BodyText), ParseError> {
+    let mut p = Parser::new(text);
+    p.skip_blank_and_comments();
+    let starts_with_header = p
+        .peek_line()
+        .map(|l| {
+            let t = l.trim_start();
+            t.starts_with("fn ") || t.starts_with("///")
+        })
+        .unwrap_or(false);
+    if starts_with_header {
+        let f = parse_function_text(text)?;
+        let body = f.body.clone();
+        return Ok((Some(f), body));
+    }
+    let body = p.body_lines(false)?;
+    Ok((None, body))
+}
+
+/// Parses an op written on its own, without inputs: `add`, `const 5`,
+/// `param n`, `call math::fib`.
+pub fn parse_op(text: &str) -> Result<OpSpec, ParseError> {
+    let mut c = Cursor::new(text, 1);
+    let op = c.op()?;
+    c.skip_ws();
+    if !c.at_end() {
+        return Err(c.error("end of op (inputs are given separately)"));
+    }
+    Ok(op)
+}
+
+/// Parses a type name: `i64`, `f64`, `bool` or `unit`.
+pub fn parse_type(text: &str) -> Result<Type, ParseError> {
+    let mut c = Cursor::new(text, 1);
+    let ty = c.ty()?;
+    if !c.at_end() {
+        return Err(c.error("end of type"));
+    }
+    Ok(ty)
+}
+
+struct Parser<'a> {
+    lines: Vec<&'a str>,
+    /// Index into `lines` of the next unread line.
+    idx: usize,
+    /// 1-based number of the next unread line.
+    line_no: usize,
+}
+
+impl<'a> Parser<'a> {
+    fn new(text: &'a str) -> Parser<'a> {
+        let mut lines: Vec<&str> = text.split('\n').collect();
+        if lines.last() == Some(&"") {
+            lines.pop();
+        }
+        Parser {
+            lines,
+            idx: 0,
+            line_no: 1,
+        }
+    }
+
+    fn peek_line(&self) -> Option<&'a str> {
+        self.lines.get(self.idx).copied()
+    }
+
+    fn advance(&mut self) {
+        self.idx += 1;
+        self.line_no += 1;
+    }
+
+    fn error_at_line_start(&self, expected: &str) -> ParseError {
+        match self.peek_line() {
+            Some(line) => Cursor::new(line, self.line_no).error(expected),
+            None => ParseError {
+                line: self.line_no,
+                column: 1,
+                expected: expected.to_string(),
+                found: "end of text".to_string(),
+            },
+        }
+    }
+
+    fn skip_blank_and_comments(&mut self) {
+        while let Some(line) = self.peek_line() {
+            let t = line.trim();
+            if t.is_empty() || is_comment(t) {
+                self.advance();
+            } else {
+                break;
+            }
+        }
+    }
+
+    /// Parses the next function, or returns `None` at the end of the text.
+    fn function(&mut self) -> Result<Option<FunctionText>, ParseError> {
+        self.skip_blank_and_comments();
+        if self.peek_line().is_none() {
+            return Ok(None);
+        }
+        let mut doc_lines: Vec<&str> = Vec::new();
+        while let Some(line) = self.peek_line() {
+            let t = line.trim_start();
+            let Some(rest) = t.strip_prefix("///") else {
+                break;
+            };
+            let rest = rest.strip_suffix('\r').unwrap_or(rest);
+            doc_lines.push(rest.strip_prefix(' ').unwrap_or(rest));
+            self.advance();
+        }
+        let doc = (!doc_lines.is_empty()).then(|| doc_lines.join("\n"));
+        let Some(line) = self.peek_line() else {
+            return Err(self.error_at_line_start("`fn` after the doc comment"));
+        };
+        let header_line = self.line_no;
+        let mut c = Cursor::new(line, header_line);
+        c.skip_ws();
+        c.keyword("fn", "`fn module::name(params) -> type {`")?;
+        c.require_ws("a space after `fn`")?;
+        let name = c.qualified_name()?;
+        c.skip_ws();
+        c.expect_char('(', "`(` opening the parameter list")?;
+        let mut params = Vec::new();
+        c.skip_ws();
+        if !c.eat(')') {
+            loop {
+                c.skip_ws();
+                let name = c.ident("a parameter name")?;
+                c.skip_ws();
+                c.expect_char(':', "`:` after the parameter name")?;
+                c.skip_ws();
+                let ty = c.ty()?;
+                params.push(Param {
+                    name: name.to_string(),
+                    ty,
+                });
+                c.skip_ws();
+                if c.eat(')') {
+                    break;
+                }
+                c.expect_char(',', "`,` or `)` in the parameter list")?;
+            }
+        }
+        c.skip_ws();
+        c.expect_str("->", "`->` and the return type")?;
+        c.skip_ws();
+        let returns = c.ty()?;
+        c.skip_ws();
+        c.expect_char('{', "`{` opening the body")?;
+        c.skip_ws();
+        if !c.at_end() {
+            return Err(c.error("end of line after `{`"));
+        }
+        self.advance();
+        let body = self.body_lines(true)?;
+        Ok(Some(FunctionText {
+            doc,
+            name,
+            signature: Signature { params, returns },
+            body,
+            line: header_line,
+        }))
+    }
+
+    /// Parses node lines until `}` (when `braced`) or the end of the text.
+    fn body_lines(&mut self, braced: bool) -> Result<BodyText, ParseError> {
+        let mut body = BodyText::default();
+        loop {
+            let Some(line) = self.peek_line() else {
+                if braced {
+                    return Err(self.error_at_line_start("`}` closing the function body"));
+                }
+                return Ok(body);
+            };
+            let line_no = self.line_no;
+            let t = line.trim();
+            if t.is_empty() || is_comment(t) {
+                self.advance();
+                continue;
+            }
+            let mut c = Cursor::new(line, line_no);
+            c.skip_ws();
+            if braced && c.eat('}') {
+                c.skip_ws();
+                if !c.at_end() {
+                    return Err(c.error("end of line after `}`"));
+                }
+                self.advance();
+                return Ok(body);
+            }
+            if c.rest().starts_with("next") {
+                c.keyword("next", "`next %N`")?;
+                c.skip_ws();
+                let next = c.node_ref()?;
+                c.skip_ws();
+                if !c.at_end() {
+                    return Err(c.error("end of line after `next %N`"));
+                }
+                if body.next.replace(next).is_some() {
+                    return Err(Cursor::new(line, line_no).error("only one `next` line"));
+                }
+                self.advance();
+                continue;
+            }
+            if body.next.is_some() {
+                return Err(c.error(if braced {
+                    "`}` after the `next` line"
+                } else {
+                    "the end of the body after the `next` line"
+                }));
+            }
+            let id = c.node_ref()?;
+            c.skip_ws();
+            c.expect_char('=', "`=` after the node id")?;
+            c.skip_ws();
+            let op_column = c.column();
+            let op = c.op()?;
+            let mut inputs = Vec::new();
+            c.skip_ws();
+            if !c.at_end() {
+                loop {
+                    c.skip_ws();
+                    inputs.push(c.node_ref()?);
+                    c.skip_ws();
+                    if c.at_end() {
+                        break;
+                    }
+                    c.expect_char(',', "`,` between inputs")?;
+                }
+            }
+            body.nodes.push(NodeText {
+                id,
+                op,
+                inputs,
+                line: line_no,
+                column: op_column,
+            });
+            self.advance();
+        }
+    }
+}
+
+fn is_comment(trimmed: &str) -> bool {
+    trimmed.starts_with("//") && !trimmed.starts_with("///")
+}
+
+/// A position in one line.
+struct Cursor<'a> {
+    line: &'a str,
+    line_no: usize,
+    pos: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn new(line: &'a str, line_no: usize) -> Cursor<'a> {
+        let line = line.strip_suffix('\r').unwrap_or(line);
+        Cursor {
+            line,
+            line_no,
+            pos: 0,
+        }
+    }
+
+    fn rest(&self) -> &'a str {
+        &self.line[self.pos..]
+    }
+
+    fn at_end(&self) -> bool {
+        self.pos >= self.line.len()
+    }
+
+    /// 1-based column of the cursor, in characters.
+    fn column(&self) -> usize {
+        self.line[..self.pos].chars().count() + 1
+    }
+
+    fn error(&self, expected: &str) -> ParseError {
+        let rest = self.rest();
+        let found = if rest.is_empty() {
+            "end of line".to_string()
+        } else {
+            let token: String = match rest.chars().next() {
+                Some(c) if c.is_alphanumeric() || c == '_' || c == '%' || c == '#' || c == '-' => {
+                    rest.chars()
+                        .take_while(|c| {
+                            c.is_alphanumeric() || matches!(c, '_' | ':' | '%' | '#' | '.' | '-')
+                        })
+                        .take(40)
+                        .collect()
+                }
+                Some(c) => c.to_string(),
+                None => String::new(),
+            };
+            format!("`{token}`")
+        };
+        ParseError {
+            line: self.line_no,
+            column: self.column(),
+            expected: expected.to_string(),
+            found,
+        }
+    }
+
+    fn skip_ws(&mut self) {
+        let rest = self.rest();
+        self.pos += rest.len() - rest.trim_start_matches([' ', '\t']).len();
+    }
+
+    fn require_ws(&mut self, expected: &str) -> Result<(), ParseError> {
+        if !self.rest().starts_with([' ', '\t']) {
+            return Err(self.error(expected));
+        }
+        self.skip_ws();
+        Ok(())
+    }
+
+    fn eat(&mut self, c: char) -> bool {
+        if self.rest().starts_with(c) {
+            self.pos += c.len_utf8();
+            true
+        } else {
+            false
+        }
+    }
+
+    fn expect_char(&mut self, c: char, expected: &str) -> Result<(), ParseError> {
+        if self.eat(c) {
+            Ok(())
+        } else {
+            Err(self.error(expected))
+        }
+    }
+
+    fn expect_str(&mut self, s: &str, expected: &str) -> Result<(), ParseError> {
+        if self.rest().starts_with(s) {
+            self.pos += s.len();
+            Ok(())
+        } else {
+            Err(self.error(expected))
+        }
+    }
+
+    /// A word made of identifier characters.
+    fn word(&self) -> &'a str {
+        let rest = self.rest();
+        let end = rest
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(rest.len());
+        &rest[..end]
+    }
+
+    fn keyword(&mut self, kw: &str, expected: &str) -> Result<(), ParseError> {
+        if self.word() == kw {
+            self.pos += kw.len();
+            Ok(())
+        } else {
+            Err(self.error(expected))
+        }
+    }
+
+    fn ident(&mut self, expected: &str) -> Result<&'a str, ParseError> {
+        let word = self.word();
+        if is_identifier(word) {
+            self.pos += word.len();
+            Ok(word)
+        } else {
+            Err(self.error(expected))
+        }
+    }
+
+    fn qualified_name(&mut self) -> Result<QualifiedName, ParseError> {
+        let start = self.pos;
+        let expected = "a qualified name like `module::name`";
+        self.ident(expected)?;
+        let mut n_segments = 1;
+        while self.rest().starts_with("::") {
+            self.pos += 2;
+            self.ident(expected)?;
+            n_segments += 1;
+        }
+        if n_segments < 2 {
+            self.pos = start;
+            return Err(self.error(expected));
+        }
+        Ok(QualifiedName::new(&self.line[start..self.pos]).expect("checked segments"))
+    }
+
+    fn ty(&mut self) -> Result<Type, ParseError> {
+        match Type::from_name(self.word()) {
+            Some(ty) => {
+                self.pos += ty.name().len();
+                Ok(ty)
+            }
+            None => Err(self.error("a type (`i64`, `f64`, `bool` or `unit`)")),
+        }
+    }
+
+    fn number(&mut self, expected: &str) -> Result<u64, ParseError> {
+        let rest = self.rest();
+        let end = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        match rest[..end].parse::<u64>() {
+            Ok(v) => {
+                self.pos += end;
+                Ok(v)
+            }
+            Err(_) => Err(self.error(expected)),
+        }
+    }
+
+    /// `%N`.
+    fn node_ref(&mut self) -> Result<u32, ParseError> {
+        let expected = "a node id like `%3`";
+        if !self.rest().starts_with('%') {
+            return Err(self.error(expected));
+        }
+        let start = self.pos;
+        self.pos += 1;
+        let Ok(n) = self.number(expected) else {
+            self.pos = start;
+            return Err(self.error(expected));
+        };
+        u32::try_from(n).map_err(|_| {
+            self.pos = start;
+            self.error("a node id below 2^32")
+        })
+    }
+
+    fn op(&mut self) -> Result<OpSpec, ParseError> {
+        let word = self.word();
+        let spec = match word {
+            "const" => {
+                self.pos += word.len();
+                self.require_ws("a literal after `const`")?;
+                let rest = self.rest();
+                let end = rest.find([' ', '\t', ',']).unwrap_or(rest.len());
+                let literal = &rest[..end];
+                match Value::parse_literal(literal) {
+                    Some(v) => {
+                        self.pos += end;
+                        OpSpec::Op(Op::Const(v))
+                    }
+                    None => {
+                        return Err(self.error(
+                            "a literal: an integer, a float like `2.0`, `true`, `false` or `()`",
+                        ));
+                    }
+                }
+            }
+            "param" => {
+                self.pos += word.len();
+                self.require_ws("a parameter index or name after `param`")?;
+                if self.rest().starts_with(|c: char| c.is_ascii_digit()) {
+                    let idx = self.number("a parameter index")?;
+                    let idx = u32::try_from(idx)
+                        .map_err(|_| self.error("a parameter index below 2^32"))?;
+                    OpSpec::Op(Op::Param(idx))
+                } else {
+                    OpSpec::ParamNamed(self.ident("a parameter index or name")?.to_string())
+                }
+            }
+            "call" => {
+                self.pos += word.len();
+                self.require_ws("a function after `call`")?;
+                if self.eat('#') {
+                    let id = self.number("a function id after `#`")?;
+                    OpSpec::Call(FunctionRef::Id(FunctionId(id)))
+                } else {
+                    OpSpec::Call(FunctionRef::Name(self.qualified_name()?))
+                }
+            }
+            _ => match SIMPLE_OPS.iter().find(|(name, _)| *name == word) {
+                Some((name, op)) => {
+                    self.pos += name.len();
+                    OpSpec::Op(*op)
+                }
+                None => return Err(self.error("an op (`const`, `param`, `add`, `call`, ...)")),
+            },
+        };
+        // An op is followed by whitespace, the end, or nothing else.
+        if !(self.at_end() || self.rest().starts_with([' ', '\t'])) {
+            return Err(self.error("a space after the op"));
+        }
+        Ok(spec)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn no_names(_: FunctionId) -> Option<QualifiedName> {
+        None
+    }
+
+    fn fib_text() -> &'static str {
+        "/// The nth Fibonacci number.\n\
+         fn math::fib(n: i64) -> i64 {\n\
+         \x20 %0 = param 0\n\
+         \x20 %1 = const 2\n\
+         \x20 %2 = lt %0, %1\n\
+         \x20 %3 = const 1\n\
+         \x20 %4 = sub %0, %3\n\
+         \x20 %5 = call math::fib %4\n\
+         \x20 %6 = sub %4, %3\n\
+         \x20 %7 = call math::fib %6\n\
+         \x20 %8 = add %5, %7\n\
+         \x20 %9 = if %2, %0, %8\n\
+         \x20 %10 = return %9\n\
+         }\n"
+    }
+
+    fn resolve_fib(r: &FunctionRef) -> Option<FunctionId> {
+        match r {
+            FunctionRef::Name(n) if n.as_str() == "math::fib" => Some(FunctionId(1)),
+            FunctionRef::Id(id) => Some(*id),
+            _ => None,
+        }
+    }
+
+    fn fib_names(id: FunctionId) -> Option<QualifiedName> {
+        (id == FunctionId(1)).then(|| QualifiedName::new("math::fib").unwrap())
+    }
+
+    #[test]
+    fn fib_renders_exactly_as_written() {
+        let f = parse_function(fib_text(), &resolve_fib).unwrap();
+        assert_eq!(f.nodes.len(), 11);
+        assert_eq!(f.doc.as_deref(), Some("The nth Fibonacci number."));
+        assert_eq!(render_function(&f, &fib_names), fib_text());
+    }
+
+    #[test]
+    fn next_line_appears_only_when_needed() {
+        let mut f = parse_function(fib_text(), &resolve_fib).unwrap();
+        f.nodes.remove(&NodeId(10));
+        let text = render_function(&f, &fib_names);
+        assert!(text.contains("  next %11\n}"), "{text}");
+        assert_eq!(parse_function(&text, &resolve_fib).unwrap(), f);
+    }
+
+    #[test]
+    fn unknown_callee_renders_as_id() {
+        let f = parse_function(fib_text(), &resolve_fib).unwrap();
+        let text = render_function(&f, &no_names);
+        assert!(text.contains("call #1 %4"));
+        assert_eq!(parse_function(&text, &resolve_fib).unwrap(), f);
+    }
+
+    #[test]
+    fn docs_with_blank_and_indented_lines_round_trip() {
+        let mut f = parse_function(fib_text(), &resolve_fib).unwrap();
+        for doc in ["", "\n", " lead", "a\n\n  b ", "trailing \t", "\n\nx"] {
+            f.doc = Some(doc.to_string());
+            let text = render_function(&f, &fib_names);
+            assert_eq!(parse_function(&text, &resolve_fib).unwrap(), f, "{doc:?}");
+        }
+    }
+
+    #[test]
+    fn param_by_name() {
+        let text = "fn a::f(x: i64, y: i64) -> i64 {\n  %0 = param y\n  %1 = return %0\n}\n";
+        let f = parse_function(text, &|_| None).unwrap();
+        assert_eq!(f.nodes[&NodeId(0)].op, Op::Param(1));
+    }
+
+    fn err(text: &str) -> ParseError {
+        parse_function(text, &resolve_fib).unwrap_err()
+    }
+
+    #[test]
+    fn error_names_line_column_and_expectation() {
+        let e = err("fn math::f(n: i64) -> i64 {\n  %0 = ad %1\n}\n");
+        assert_eq!((e.line, e.column), (2, 8));
+        assert!(e.expected.starts_with("an op"), "{e}");
+        assert_eq!(e.found, "`ad`");
+    }
+
+    #[test]
+    fn error_table() {
+        let cases: &[(&str, &str, usize, usize)] = &[
+            (
+                "missing_brace",
+                "fn a::f() -> i64 {\n  %0 = const 1\n",
+                3,
+                1,
+            ),
+            ("bad_type", "fn a::f() -> int {\n}\n", 1, 14),
+            ("unqualified", "fn f() -> i64 {\n}\n", 1, 4),
+            (
+                "bad_literal",
+                "fn a::f() -> i64 {\n  %0 = const 1x\n}\n",
+                2,
+                14,
+            ),
+            (
+                "missing_comma",
+                "fn a::f() -> i64 {\n  %0 = add %1 %2\n}\n",
+                2,
+                15,
+            ),
+            ("missing_eq", "fn a::f() -> i64 {\n  %0 add\n}\n", 2, 6),
+            (
+                "unknown_callee",
+                "fn a::f() -> i64 {\n  %0 = call a::g\n}\n",
+                2,
+                8,
+            ),
+            (
+                "duplicate_id",
+                "fn a::f() -> i64 {\n  %0 = const 1\n  %0 = const 2\n}\n",
+                3,
+                1,
+            ),
+            (
+                "next_too_low",
+                "fn a::f() -> i64 {\n  %4 = const 1\n  next %2\n}\n",
+                1,
+                1,
+            ),
+            ("trailing", "fn a::f() -> i64 {\n}\nextra\n", 3, 1),
+            (
+                "node_after_next",
+                "fn a::f() -> i64 {\n  next %2\n  %0 = const 1\n}\n",
+                3,
+                3,
+            ),
+            ("empty", "", 1, 1),
+        ];
+        for (name, text, line, column) in cases {
+            let e = err(text);
+            assert_eq!((e.line, e.column), (*line, *column), "{name}: {e}");
+        }
+    }
+
+    #[test]
+    fn ops_parse_alone() {
+        assert_eq!(parse_op("add").unwrap(), OpSpec::Op(Op::Add));
+        assert_eq!(
+            parse_op("const -2.5").unwrap(),
+            OpSpec::Op(Op::Const(Value::F64(-2.5)))
+        );
+        assert_eq!(
+            parse_op("call m::g").unwrap(),
+            OpSpec::Call(FunctionRef::Name(QualifiedName::new("m::g").unwrap()))
+        );
+        assert_eq!(
+            parse_op("call #7").unwrap(),
+            OpSpec::Call(FunctionRef::Id(FunctionId(7)))
+        );
+        assert!(parse_op("add %1").is_err());
+        assert!(parse_op("addx").is_err());
+        assert!(parse_op("").is_err());
+    }
+
+    #[test]
+    fn body_alone_or_with_header() {
+        let (header, body) = parse_body("%0 = const 1\n%1 = return %0\n").unwrap();
+        assert!(header.is_none());
+        assert_eq!(body.nodes.len(), 2);
+        let (header, body) = parse_body(fib_text()).unwrap();
+        assert_eq!(header.unwrap().name.as_str(), "math::fib");
+        assert_eq!(body.nodes.len(), 11);
+    }
+
+    #[test]
+    fn several_functions_with_comments() {
+        let text = format!("// a comment\n\n{}\n// between\n{}", fib_text(), fib_text());
+        assert_eq!(parse_functions(&text).unwrap().len(), 2);
+    }
+}
