@@ -13,4 +13,7 @@
 
 pub mod eval;
 pub mod graph;
+pub mod locks;
+pub mod service;
+pub mod store;
 pub mod verify;

@@ -1,0 +1,679 @@
+//! The commit pipeline: one `propose_edit`, from ops to a durable,
+//! published, verified revision (or a structured refusal).
+//!
+//! 1. Take the structure lock (exclusive for create/delete/rename).
+//! 2. Clone the tip (O(1)) and prepare against it, outside every mutex:
+//!    resolve functions, check locks, find each function's base, detect
+//!    conflicts and rebase, apply, verify incrementally.
+//! 3. Sequence under the tip mutex: check that nothing the preparation
+//!    depended on has changed since the clone (else prepare again), check
+//!    locks and fences once more, assign the revision, queue the durable
+//!    write in revision order, advance the tip.
+//! 4. Await durability (group commit), then publish and move the agent's
+//!    bases to what it just wrote.
+//!
+//! Invariant: a commit is queued only if its preparation saw exactly the
+//! tip it is sequenced onto for every function it read, so the committed
+//! program always verifies and no update is lost.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+
+use super::error::{FunctionConflict, LockedFunction, ServiceError};
+use super::{Hub, ReadRecord, Tip};
+use crate::graph::edit::AliasTarget;
+use crate::graph::{
+    Applied, ContentHash, EditOp, Function, FunctionEntry, FunctionId, FunctionRef, Program,
+    QualifiedName, Revision, apply, check_rebase, diff_functions,
+};
+use crate::locks::{AgentId, LeaseCheck, LockMode};
+use crate::store::{ChangeRecord, CommitRecord, CommitWrite, now_ms};
+use crate::verify::{incremental_scope, verify_scope};
+
+/// What to do when a function changed since the agent's base.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum OnConflict {
+    /// Rebase the ops onto the current version when they do not overlap
+    /// the intervening changes; refuse otherwise.
+    #[default]
+    Merge,
+    /// Refuse whenever the base is not current.
+    Fail,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct EditRequest {
+    pub ops: Vec<EditOp>,
+    /// Explicit bases: function (name or id) → the hash the ops were
+    /// written against. Functions not listed use the agent's last read.
+    pub base: Vec<(String, ContentHash)>,
+    pub on_conflict: OnConflict,
+    pub dry_run: bool,
+    pub purpose: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct FunctionOutcome {
+    pub id: FunctionId,
+    pub name: QualifiedName,
+    pub before: Option<ContentHash>,
+    pub after: Option<ContentHash>,
+    /// The ops were rebased onto a newer version than the agent's base.
+    pub merged: bool,
+}
+
+#[derive(Clone, Debug)]
+pub struct CommitOutcome {
+    /// The new revision; `None` for a dry run or an edit that changed
+    /// nothing.
+    pub revision: Option<Revision>,
+    pub dry_run: bool,
+    pub functions: Vec<FunctionOutcome>,
+    /// The functions incremental verification checked.
+    pub verified: Vec<(FunctionId, QualifiedName)>,
+    pub aliases: BTreeMap<String, AliasTarget>,
+    /// The program right after the commit (or as it would be), for names.
+    pub program: Arc<Program>,
+}
+
+/// A preparation that passed every check, ready to sequence.
+struct Prepared {
+    ops: Vec<EditOp>,
+    applied: Applied,
+    scope: BTreeSet<FunctionId>,
+    /// Functions whose version the preparation depended on.
+    depends_on: BTreeSet<FunctionId>,
+    /// Functions whose callers the verification covered: their callers at
+    /// the tip must be among `scope`.
+    caller_sensitive: Vec<FunctionId>,
+    /// Live write-lease tokens the edit relies on.
+    fences: BTreeMap<FunctionId, u64>,
+    /// Existing functions the ops touch.
+    touched: BTreeSet<FunctionId>,
+    merged: BTreeSet<FunctionId>,
+}
+
+/// How often a preparation is retried when concurrent commits keep
+/// changing what it depended on, before giving up.
+const MAX_ATTEMPTS: usize = 64;
+
+impl Hub {
+    /// Proposes an edit on behalf of `agent`. See the module doc.
+    pub async fn propose(
+        self: &Arc<Self>,
+        agent: AgentId,
+        request: EditRequest,
+    ) -> Result<CommitOutcome, ServiceError> {
+        if request.ops.is_empty() {
+            return Err(ServiceError::InvalidRequest(
+                "`ops` is empty: give at least one edit op".into(),
+            ));
+        }
+        if request.ops.len() > self.config.max_ops {
+            return Err(ServiceError::InvalidRequest(format!(
+                "`ops` has {} ops; at most {} per request",
+                request.ops.len(),
+                self.config.max_ops
+            )));
+        }
+        let structural = request.ops.iter().any(EditOp::is_structural);
+        let (_shared, _exclusive) = if structural {
+            (None, Some(self.structure.exclusive().await))
+        } else {
+            (Some(self.structure.shared().await), None)
+        };
+        for _attempt in 0..MAX_ATTEMPTS {
+            let view = self.tip.lock().expect("tip lock").clone();
+            let prepared = self.prepare(agent, &request, &view).await?;
+            let changes = &prepared.applied.changes;
+            if request.dry_run || changes.is_empty() {
+                return Ok(self.outcome(
+                    None,
+                    request.dry_run,
+                    &prepared,
+                    Arc::new(prepared.applied.program.clone()),
+                ));
+            }
+            let Some((revision, ack, program)) =
+                self.sequence(agent, &request, &view, &prepared)?
+            else {
+                continue;
+            };
+            match ack.await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => return Err(e.into()),
+                Err(_) => return Err(ServiceError::Unavailable("the store writer stopped".into())),
+            }
+            self.publish(program.clone());
+            {
+                let mut state = self.agent_state.entry(agent).or_default();
+                for (id, change) in &prepared.applied.changes {
+                    state.conflicts.remove(id);
+                    match program.get(*id) {
+                        Some(entry) => {
+                            state.reads.insert(
+                                *id,
+                                ReadRecord {
+                                    hash: entry.hash,
+                                    revision: entry.revision,
+                                    function: entry.function.clone(),
+                                },
+                            );
+                        }
+                        None => {
+                            state.reads.remove(id);
+                        }
+                    }
+                    let _ = change;
+                }
+            }
+            tracing::info!(%agent, %revision, functions = prepared.applied.changes.len(), "committed");
+            return Ok(self.outcome(Some(revision), false, &prepared, program));
+        }
+        Err(ServiceError::Internal(format!(
+            "gave up after {MAX_ATTEMPTS} attempts: concurrent commits kept changing what this edit depends on"
+        )))
+    }
+
+    fn outcome(
+        &self,
+        revision: Option<Revision>,
+        dry_run: bool,
+        prepared: &Prepared,
+        program: Arc<Program>,
+    ) -> CommitOutcome {
+        let functions = prepared
+            .applied
+            .changes
+            .values()
+            .map(|c| FunctionOutcome {
+                id: c.id,
+                name: c.name().clone(),
+                before: c.before.as_ref().map(|e| e.hash),
+                after: c.after.as_ref().map(|e| e.hash),
+                merged: prepared.merged.contains(&c.id),
+            })
+            .collect();
+        let verified = prepared
+            .scope
+            .iter()
+            .filter_map(|id| program.name_of(*id).map(|n| (*id, n)))
+            .collect();
+        CommitOutcome {
+            revision,
+            dry_run,
+            functions,
+            verified,
+            aliases: prepared.applied.aliases.clone(),
+            program,
+        }
+    }
+
+    /// Resolves what an op's function reference means to this agent: a name
+    /// it read keeps meaning the function it read under that name, even if
+    /// that function was renamed since; otherwise names and ids resolve in
+    /// the view. References that resolve to nothing existing are left for
+    /// `apply` (they may name a function the request itself creates).
+    fn retarget(
+        r: &FunctionRef,
+        view: &Program,
+        reads: &HashMap<FunctionId, ReadRecord>,
+    ) -> Option<FunctionId> {
+        match r {
+            FunctionRef::Id(id) => {
+                (view.get(*id).is_some() || reads.contains_key(id)).then_some(*id)
+            }
+            FunctionRef::Name(name) => reads
+                .iter()
+                .find(|(_, read)| &read.function.name == name)
+                .map(|(id, _)| *id)
+                .or_else(|| view.id_of(name)),
+        }
+    }
+
+    async fn prepare(
+        self: &Arc<Self>,
+        agent: AgentId,
+        request: &EditRequest,
+        view: &Tip,
+    ) -> Result<Prepared, ServiceError> {
+        let program = &view.program;
+        let reads: HashMap<FunctionId, ReadRecord> = self
+            .agent_state
+            .get(&agent)
+            .map(|s| s.reads.clone())
+            .unwrap_or_default();
+
+        // 1. Re-target function references to ids.
+        let mut ops = request.ops.clone();
+        let mut touched = BTreeSet::new();
+        let mut ops_by_function: BTreeMap<FunctionId, Vec<usize>> = BTreeMap::new();
+        for (idx, op) in ops.iter_mut().enumerate() {
+            if let Some(target) = op.target_mut()
+                && let Some(id) = Hub::retarget(target, program, &reads)
+            {
+                *target = FunctionRef::Id(id);
+                touched.insert(id);
+                ops_by_function.entry(id).or_default().push(idx);
+            }
+        }
+
+        // 2. Locks: nobody else may hold one; note the leases we rely on.
+        let mut locked = Vec::new();
+        let mut fences = BTreeMap::new();
+        let mut expired = BTreeMap::new();
+        for &id in &touched {
+            let holders = self.locks.conflicting_holders(agent, id, LockMode::Write);
+            if !holders.is_empty() {
+                locked.push(LockedFunction {
+                    function: id,
+                    name: name_in(program, &reads, id),
+                    holders,
+                });
+                continue;
+            }
+            match self.locks.lease(agent, id) {
+                LeaseCheck::Live(held) if held.mode == LockMode::Write => {
+                    fences.insert(id, held.token.0);
+                }
+                LeaseCheck::Expired { token, expired_at } => {
+                    expired.insert(id, (token, expired_at));
+                }
+                _ => {}
+            }
+        }
+        if !locked.is_empty() {
+            return Err(ServiceError::LockDenied { locked });
+        }
+
+        // 3. Bases: explicit, else the last read; blind writes are refused.
+        let mut explicit: BTreeMap<FunctionId, ContentHash> = BTreeMap::new();
+        for (name, hash) in &request.base {
+            let r = parse_ref(name)?;
+            let id = Hub::retarget(&r, program, &reads).ok_or_else(|| ServiceError::NotFound {
+                what: format!("`base` names `{name}`, which does not exist"),
+            })?;
+            explicit.insert(id, *hash);
+        }
+        let mut missing = Vec::new();
+        let mut bases: BTreeMap<FunctionId, (ContentHash, Revision, Arc<Function>)> =
+            BTreeMap::new();
+        for &id in &touched {
+            let base = match (explicit.get(&id), reads.get(&id)) {
+                (Some(hash), Some(read)) if *hash == read.hash => {
+                    (read.hash, read.revision, read.function.clone())
+                }
+                (Some(hash), _) => self.base_by_hash(id, *hash, program).await?,
+                (None, Some(read)) => (read.hash, read.revision, read.function.clone()),
+                (None, None) => {
+                    missing.push((id, name_in(program, &reads, id)));
+                    continue;
+                }
+            };
+            bases.insert(id, base);
+        }
+        if !missing.is_empty() {
+            return Err(ServiceError::ReadRequired { functions: missing });
+        }
+
+        // 4. Conflicts: base ≠ current. Rebase when allowed and clean.
+        let mut conflicts = Vec::new();
+        let mut merged = BTreeSet::new();
+        for (&id, (base_hash, _, base_fn)) in &bases {
+            let current = program.get(id);
+            if current.map(|e| e.hash) == Some(*base_hash) {
+                continue;
+            }
+            if let Some((token, expired_at)) = expired.get(&id) {
+                return Err(ServiceError::LockExpired {
+                    function: id,
+                    name: name_in(program, &reads, id),
+                    token: *token,
+                    expired_at: *expired_at,
+                });
+            }
+            let mine: Vec<(usize, &EditOp)> = ops_by_function
+                .get(&id)
+                .into_iter()
+                .flatten()
+                .map(|idx| (*idx, &ops[*idx]))
+                .collect();
+            let current_fn = current.map(|e| e.function.as_ref());
+            let rebased = match request.on_conflict {
+                super::OnConflict::Merge => check_rebase(base_fn, current_fn, &mine),
+                super::OnConflict::Fail => Err(Vec::new()),
+            };
+            match rebased {
+                Ok(_) => {
+                    merged.insert(id);
+                }
+                Err(overlaps) => conflicts.push(FunctionConflict {
+                    function: id,
+                    name: name_in(program, &reads, id),
+                    base: *base_hash,
+                    current: current.map(|e| e.hash),
+                    commits: Vec::new(),
+                    diff: current_fn
+                        .map(|c| diff_functions(base_fn, c))
+                        .unwrap_or_default(),
+                    current_function: current.map(|e| e.function.clone()),
+                    current_revision: current.map(|e| e.revision),
+                    overlaps,
+                }),
+            }
+        }
+        if !conflicts.is_empty() {
+            return Err(self.conflict_error(agent, conflicts, &bases, program).await);
+        }
+
+        // 5. Apply to a copy and verify what the edit can affect.
+        let applied = apply(program, &ops, program.revision().next())?;
+        let scope = incremental_scope(&applied.program, &applied.changes);
+        let diagnostics = verify_scope(&applied.program, &scope);
+        if !diagnostics.is_empty() {
+            return Err(ServiceError::VerificationFailed { diagnostics });
+        }
+        let mut depends_on: BTreeSet<FunctionId> = applied.changes.keys().copied().collect();
+        depends_on.extend(scope.iter().copied());
+        depends_on.extend(touched.iter().copied());
+        for id in &scope {
+            if let Some(e) = applied.program.get(*id) {
+                depends_on.extend(e.function.callees());
+            }
+        }
+        let caller_sensitive = applied
+            .changes
+            .values()
+            .filter(|c| c.signature_changed() || c.created() || c.renamed())
+            .map(|c| c.id)
+            .collect();
+        Ok(Prepared {
+            ops,
+            applied,
+            scope,
+            depends_on,
+            caller_sensitive,
+            fences,
+            touched,
+            merged,
+        })
+    }
+
+    /// The base version for an explicit hash that is not the agent's last
+    /// read: the current version, or an old one from the store.
+    async fn base_by_hash(
+        self: &Arc<Self>,
+        id: FunctionId,
+        hash: ContentHash,
+        program: &Program,
+    ) -> Result<(ContentHash, Revision, Arc<Function>), ServiceError> {
+        if let Some(e) = program.get(id)
+            && e.hash == hash
+        {
+            return Ok((e.hash, e.revision, e.function.clone()));
+        }
+        let found = self
+            .store_read(move |s| {
+                let f = s.version(&hash)?;
+                let rev = s.revision_of_version(id, &hash)?;
+                Ok(f.zip(rev))
+            })
+            .await?;
+        match found {
+            Some((f, rev)) => Ok((hash, rev, Arc::new(f))),
+            None => Err(ServiceError::NotFound {
+                what: format!("base {hash} is not a version of function {id}"),
+            }),
+        }
+    }
+
+    /// Completes a conflict report with the commits in between, records the
+    /// current versions as read (the report shows them), and counts the
+    /// agent's conflicts.
+    async fn conflict_error(
+        self: &Arc<Self>,
+        agent: AgentId,
+        mut conflicts: Vec<FunctionConflict>,
+        bases: &BTreeMap<FunctionId, (ContentHash, Revision, Arc<Function>)>,
+        program: &Program,
+    ) -> ServiceError {
+        let newest = conflicts
+            .iter()
+            .filter_map(|c| c.current_revision)
+            .max()
+            .unwrap_or(Revision(0));
+        self.wait_published(newest).await;
+        for c in &mut conflicts {
+            let after = bases[&c.function].1;
+            let upto = c.current_revision.unwrap_or(program.revision());
+            let id = c.function;
+            match self
+                .store_read(move |s| s.commits_between(id, after, upto))
+                .await
+            {
+                Ok(commits) => c.commits = commits,
+                Err(e) => tracing::warn!(error = %e, "could not list the commits of a conflict"),
+            }
+        }
+        let mut worst: Option<(u32, usize)> = None;
+        {
+            let mut state = self.agent_state.entry(agent).or_default();
+            for (idx, c) in conflicts.iter().enumerate() {
+                if let Some(entry) = program.get(c.function) {
+                    state.reads.insert(
+                        c.function,
+                        ReadRecord {
+                            hash: entry.hash,
+                            revision: entry.revision,
+                            function: entry.function.clone(),
+                        },
+                    );
+                }
+                let n = state.conflicts.entry(c.function).or_default();
+                *n += 1;
+                if worst.is_none_or(|(w, _)| *n > w) {
+                    worst = Some((*n, idx));
+                }
+            }
+        }
+        match worst {
+            Some((n, idx)) if n >= self.config.max_conflicts => ServiceError::TooManyConflicts {
+                n_conflicts: n,
+                conflict: Box::new(conflicts.swap_remove(idx)),
+            },
+            _ => ServiceError::Conflict { conflicts },
+        }
+    }
+
+    /// Sequences a prepared commit onto the tip. Returns `None` when the tip
+    /// moved in a way that invalidates the preparation (prepare again).
+    #[allow(clippy::type_complexity)]
+    fn sequence(
+        &self,
+        agent: AgentId,
+        request: &EditRequest,
+        view: &Tip,
+        prepared: &Prepared,
+    ) -> Result<
+        Option<(
+            Revision,
+            tokio::sync::oneshot::Receiver<Result<(), crate::store::StoreError>>,
+            Arc<Program>,
+        )>,
+        ServiceError,
+    > {
+        let mut tip = self.tip.lock().expect("tip lock");
+        if tip.program.revision() != view.program.revision() {
+            let same = |id: &FunctionId| {
+                let a = view.program.get(*id).map(|e| (e.revision, e.hash));
+                let b = tip.program.get(*id).map(|e| (e.revision, e.hash));
+                a == b
+            };
+            if !prepared.depends_on.iter().all(same) {
+                return Ok(None);
+            }
+            for id in &prepared.caller_sensitive {
+                if !tip
+                    .program
+                    .callers_of(*id)
+                    .iter()
+                    .all(|c| prepared.scope.contains(c) || prepared.applied.changes.contains_key(c))
+                {
+                    return Ok(None);
+                }
+            }
+        }
+        // Locks may have been taken since preparation; check again here,
+        // where no commit can slip in between the check and the write.
+        let mut locked = Vec::new();
+        for &id in &prepared.touched {
+            let holders = self.locks.conflicting_holders(agent, id, LockMode::Write);
+            if !holders.is_empty() {
+                locked.push(LockedFunction {
+                    function: id,
+                    name: tip.program.name_of(id).unwrap_or_else(|| unknown_name(id)),
+                    holders,
+                });
+            }
+        }
+        if !locked.is_empty() {
+            return Err(ServiceError::LockDenied { locked });
+        }
+        // Fencing: a lease token older than one a function was already
+        // committed under means a newer holder has been in between.
+        for (id, token) in &prepared.fences {
+            if tip.fences.get(id).is_some_and(|high| high > token) {
+                return Err(ServiceError::LockExpired {
+                    function: *id,
+                    name: tip
+                        .program
+                        .name_of(*id)
+                        .unwrap_or_else(|| unknown_name(*id)),
+                    token: crate::locks::FencingToken(*token),
+                    expired_at: None,
+                });
+            }
+        }
+
+        let revision = tip.program.revision().next();
+        let mut program = tip.program.clone();
+        let mut versions = Vec::new();
+        let mut changes = Vec::new();
+        for (id, change) in &prepared.applied.changes {
+            match &change.after {
+                Some(after) => {
+                    versions.push(after.function.clone());
+                    program.put(
+                        *id,
+                        FunctionEntry {
+                            function: after.function.clone(),
+                            hash: after.hash,
+                            revision,
+                        },
+                    );
+                }
+                None => {
+                    program.remove(*id);
+                }
+            }
+            changes.push(ChangeRecord {
+                function: *id,
+                name: change.name().clone(),
+                before: change.before.as_ref().map(|e| e.hash),
+                after: change.after.as_ref().map(|e| e.hash),
+            });
+        }
+        program.reserve_function_ids(prepared.applied.program.next_function_id().0);
+        program.set_revision(revision);
+        for (id, token) in &prepared.fences {
+            let high = tip.fences.get(id).copied().unwrap_or(0).max(*token);
+            tip.fences.insert(*id, high);
+        }
+        let (agent_name, agent_purpose) = self
+            .agents
+            .get(agent)
+            .map(|a| (a.name, a.purpose))
+            .unwrap_or_else(|| ("unknown".into(), None));
+        let record = CommitRecord {
+            revision,
+            time_ms: now_ms(),
+            agent_id: agent.to_string(),
+            agent_name,
+            purpose: request.purpose.clone().or(agent_purpose),
+            summary: summarize(&prepared.ops, &prepared.applied),
+            ops: prepared.ops.clone(),
+            changes,
+        };
+        let ack = self.store.submit(CommitWrite {
+            record,
+            versions,
+            fences: prepared.fences.clone(),
+            next_function_id: program.next_function_id().0,
+        });
+        tip.program = program.clone();
+        Ok(Some((revision, ack, Arc::new(program))))
+    }
+}
+
+fn unknown_name(id: FunctionId) -> QualifiedName {
+    QualifiedName::new(&format!("deleted::f{}", id.0)).expect("valid name")
+}
+
+fn name_in(
+    program: &Program,
+    reads: &HashMap<FunctionId, ReadRecord>,
+    id: FunctionId,
+) -> QualifiedName {
+    program
+        .name_of(id)
+        .or_else(|| reads.get(&id).map(|r| r.function.name.clone()))
+        .unwrap_or_else(|| unknown_name(id))
+}
+
+fn parse_ref(text: &str) -> Result<FunctionRef, ServiceError> {
+    let digits = text.strip_prefix('#').unwrap_or(text);
+    if let Ok(n) = digits.parse::<u64>() {
+        return Ok(FunctionRef::Id(FunctionId(n)));
+    }
+    QualifiedName::new(text)
+        .map(FunctionRef::Name)
+        .map_err(ServiceError::InvalidRequest)
+}
+
+/// A one-line summary for the log: per function, the kinds of ops.
+fn summarize(ops: &[EditOp], applied: &Applied) -> String {
+    let mut per: BTreeMap<String, Vec<&'static str>> = BTreeMap::new();
+    for op in ops {
+        let name = match op {
+            EditOp::CreateFunction { name, .. } => name.to_string(),
+            other => match other.target() {
+                Some(FunctionRef::Id(id)) => applied
+                    .program
+                    .name_of(*id)
+                    .or_else(|| applied.changes.get(id).map(|c| c.name().clone()))
+                    .map(|n| n.to_string())
+                    .unwrap_or_else(|| id.to_string()),
+                Some(r) => r.to_string(),
+                None => "?".into(),
+            },
+        };
+        let kinds = per.entry(name).or_default();
+        if !kinds.contains(&op.kind()) {
+            kinds.push(op.kind());
+        }
+    }
+    let mut s = per
+        .iter()
+        .map(|(name, kinds)| format!("{name}: {}", kinds.join(", ")))
+        .collect::<Vec<_>>()
+        .join("; ");
+    if s.len() > 300 {
+        let mut cut = 297;
+        while !s.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        s.truncate(cut);
+        s.push_str("...");
+    }
+    s
+}

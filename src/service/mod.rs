@@ -1,0 +1,547 @@
+//! The service: one program, one lock table, one store, shared by every
+//! agent. It is what the MCP tools call, and it knows nothing of MCP.
+//!
+//! State and who guards it:
+//! - `published`: the latest durable program, an `Arc<Program>` behind a
+//!   std `RwLock` held only to clone or swap the `Arc`. Reads never wait for
+//!   writers: they work on the snapshot they cloned.
+//! - `tip`: the latest sequenced program, which may be ahead of `published`
+//!   by commits whose fsync is in flight. Edits are prepared against a clone
+//!   of it, outside any lock; a std `Mutex` guards only the short
+//!   sequencing step (validate, assign the revision, queue the write), never
+//!   an `.await`.
+//! - `structure`: module-structure commits (create, delete, rename) hold it
+//!   exclusively while they prepare and sequence; function commits share it.
+//! - the lock table and the agent registry (see `locks`).
+//! - `agent_state`: per agent, what it last read of each function (the base
+//!   its edits are checked against) and its run of conflicts.
+
+mod commit;
+pub mod error;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use dashmap::DashMap;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+pub use commit::{CommitOutcome, EditRequest, FunctionOutcome, OnConflict};
+pub use error::{FunctionConflict, LockedFunction, ServiceError};
+
+use crate::eval::{self, Budget, Outcome};
+use crate::graph::{
+    ContentHash, Function, FunctionDiff, FunctionId, Program, QualifiedName, Revision, Value,
+    diff_functions,
+};
+use crate::locks::{
+    AgentId, AgentRegistry, Grant, LockConfig, LockMode, LockRequest, LockTable, LockTarget,
+    StructureLock, Transport, WaitProgress,
+};
+use crate::store::{CommitRecord, Store, StoreError};
+use crate::verify::{Diagnostic, verify_all};
+
+#[derive(Clone, Debug)]
+pub struct HubConfig {
+    pub data_dir: PathBuf,
+    pub locks: LockConfig,
+    /// Consecutive conflicts on one function by one agent before the
+    /// answer becomes `too_many_conflicts`.
+    pub max_conflicts: u32,
+    /// Stateless (register_agent) agents idle this long are ended.
+    pub stateless_idle: Duration,
+    pub run_budget: Budget,
+    /// Most ops in one propose_edit.
+    pub max_ops: usize,
+}
+
+impl HubConfig {
+    pub fn new(data_dir: impl Into<PathBuf>) -> HubConfig {
+        HubConfig {
+            data_dir: data_dir.into(),
+            locks: LockConfig::default(),
+            max_conflicts: 5,
+            stateless_idle: Duration::from_secs(30 * 60),
+            run_budget: Budget::default(),
+            max_ops: 1000,
+        }
+    }
+}
+
+/// What an agent last read of a function: the base of its next edit.
+#[derive(Clone, Debug)]
+pub struct ReadRecord {
+    pub hash: ContentHash,
+    pub revision: Revision,
+    pub function: Arc<Function>,
+}
+
+#[derive(Default)]
+struct AgentState {
+    reads: HashMap<FunctionId, ReadRecord>,
+    conflicts: HashMap<FunctionId, u32>,
+}
+
+/// The program at the tip of the commit sequence, with the fencing
+/// high-water mark of each function.
+#[derive(Clone)]
+struct Tip {
+    program: Program,
+    fences: imbl::HashMap<FunctionId, u64>,
+}
+
+pub struct Hub {
+    config: HubConfig,
+    store: Store,
+    locks: Arc<LockTable>,
+    agents: AgentRegistry,
+    structure: StructureLock,
+    published: RwLock<Arc<Program>>,
+    published_revision: watch::Sender<Revision>,
+    tip: Mutex<Tip>,
+    agent_state: DashMap<AgentId, AgentState>,
+    shutdown: CancellationToken,
+    tasks: Mutex<Vec<JoinHandle<()>>>,
+}
+
+/// A function as an agent read it.
+#[derive(Clone, Debug)]
+pub struct FunctionRead {
+    pub id: FunctionId,
+    pub entry: crate::graph::FunctionEntry,
+    /// The snapshot it was read from, for rendering names.
+    pub program: Arc<Program>,
+}
+
+/// Which version of a function: by revision, by hash, or the current one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum VersionSel {
+    Current,
+    Revision(Revision),
+    Hash(ContentHash),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum HubError {
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    #[error("the stored program does not verify ({} diagnostics; first: {})", .0.len(), .0[0])]
+    Unverified(Vec<Diagnostic>),
+}
+
+/// Ends its agent when dropped: a stdio connection or an HTTP protocol
+/// session holds one, so that however the session ends, its locks and
+/// queue places go at once.
+pub struct AgentSession {
+    hub: Arc<Hub>,
+    id: AgentId,
+}
+
+impl AgentSession {
+    pub fn id(&self) -> AgentId {
+        self.id
+    }
+}
+
+impl Drop for AgentSession {
+    fn drop(&mut self) {
+        self.hub.end_agent(self.id);
+    }
+}
+
+impl Hub {
+    /// Opens the store in the configured directory, recovers and verifies
+    /// the program, and starts the lease sweeper and the idle-agent reaper.
+    /// Must run inside a tokio runtime.
+    pub fn open(config: HubConfig) -> Result<Arc<Hub>, HubError> {
+        let (store, recovered) = Store::open(&config.data_dir)?;
+        let diagnostics = verify_all(&recovered.program);
+        if !diagnostics.is_empty() {
+            return Err(HubError::Unverified(diagnostics));
+        }
+        let mut lock_config = config.locks.clone();
+        lock_config.fencing_base = recovered.epoch << 40;
+        let locks = LockTable::new(lock_config);
+        let revision = recovered.program.revision();
+        tracing::info!(
+            dir = %config.data_dir.display(),
+            functions = recovered.program.len(),
+            commits = recovered.n_commits,
+            %revision,
+            epoch = recovered.epoch,
+            "store opened"
+        );
+        let program = recovered.program;
+        let hub = Arc::new(Hub {
+            store,
+            locks,
+            agents: AgentRegistry::new(),
+            structure: StructureLock::new(),
+            published: RwLock::new(Arc::new(program.clone())),
+            published_revision: watch::channel(revision).0,
+            tip: Mutex::new(Tip {
+                program,
+                fences: recovered.fences.into_iter().collect(),
+            }),
+            agent_state: DashMap::new(),
+            shutdown: CancellationToken::new(),
+            tasks: Mutex::new(Vec::new()),
+            config,
+        });
+        let sweeper = hub.locks.spawn_sweeper(hub.shutdown.clone());
+        let reaper = tokio::spawn(reap_idle_agents(Arc::downgrade(&hub), hub.shutdown.clone()));
+        hub.tasks
+            .lock()
+            .expect("tasks lock")
+            .extend([sweeper, reaper]);
+        Ok(hub)
+    }
+
+    pub fn config(&self) -> &HubConfig {
+        &self.config
+    }
+
+    pub fn locks(&self) -> &Arc<LockTable> {
+        &self.locks
+    }
+
+    pub fn agents(&self) -> &AgentRegistry {
+        &self.agents
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Fires with a reason when the store has failed; the server must stop.
+    pub fn fatal(&self) -> watch::Receiver<Option<String>> {
+        self.store.fatal()
+    }
+
+    /// The latest durable program. Cheap: clones an `Arc`.
+    pub fn snapshot(&self) -> Arc<Program> {
+        self.published.read().expect("published lock").clone()
+    }
+
+    /// Registers an agent for a connection; the agent ends when the
+    /// returned session is dropped.
+    pub fn connect(self: &Arc<Self>, name: &str, transport: Transport) -> AgentSession {
+        let id = self.agents.register(name.to_string(), None, transport);
+        tracing::info!(agent = %id, name, ?transport, "agent connected");
+        AgentSession {
+            hub: self.clone(),
+            id,
+        }
+    }
+
+    /// Ends an agent: its locks and queue places go at once, and what it
+    /// read is forgotten.
+    pub fn end_agent(&self, agent: AgentId) {
+        let ended = self.locks.end_agent(agent);
+        self.agent_state.remove(&agent);
+        if let Some(info) = self.agents.remove(agent) {
+            tracing::info!(
+                agent = %agent,
+                name = %info.name,
+                released = ended.released.len(),
+                dequeued = ended.n_dequeued,
+                "agent ended"
+            );
+        }
+    }
+
+    /// Resolves a function reference (`module::name`, `#7` or `7`) in a
+    /// snapshot.
+    pub fn resolve_in(program: &Program, function: &str) -> Result<FunctionId, ServiceError> {
+        program
+            .lookup_str(function)
+            .ok_or_else(|| ServiceError::NotFound {
+                what: format!("no function `{function}`"),
+            })
+    }
+
+    /// Reads a function and records the read as the agent's base for it.
+    pub fn read_function(
+        &self,
+        agent: AgentId,
+        function: &str,
+    ) -> Result<FunctionRead, ServiceError> {
+        let program = self.snapshot();
+        let id = Hub::resolve_in(&program, function)?;
+        let entry = program.get(id).expect("resolved").clone();
+        self.record_read(agent, id, &entry);
+        Ok(FunctionRead { id, entry, program })
+    }
+
+    fn record_read(&self, agent: AgentId, id: FunctionId, entry: &crate::graph::FunctionEntry) {
+        self.agent_state.entry(agent).or_default().reads.insert(
+            id,
+            ReadRecord {
+                hash: entry.hash,
+                revision: entry.revision,
+                function: entry.function.clone(),
+            },
+        );
+    }
+
+    /// What the agent last read of a function.
+    pub fn last_read(&self, agent: AgentId, id: FunctionId) -> Option<ReadRecord> {
+        self.agent_state
+            .get(&agent)
+            .and_then(|s| s.reads.get(&id).cloned())
+    }
+
+    /// Takes locks on the named functions, waiting up to `wait` in the FIFO
+    /// queues. Progress goes to `progress` while waiting.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn acquire(
+        &self,
+        agent: AgentId,
+        targets: &[(String, LockMode)],
+        wait: Duration,
+        ttl: Option<Duration>,
+        purpose: Option<String>,
+        cancel: &CancellationToken,
+        progress: Option<mpsc::UnboundedSender<WaitProgress>>,
+    ) -> Result<Grant, ServiceError> {
+        let program = self.snapshot();
+        let mut resolved = Vec::with_capacity(targets.len());
+        for (name, mode) in targets {
+            resolved.push(LockTarget {
+                function: Hub::resolve_in(&program, name)?,
+                mode: *mode,
+            });
+        }
+        let request = LockRequest {
+            agent,
+            targets: resolved,
+            ttl,
+            purpose,
+        };
+        Ok(self.locks.acquire(request, wait, cancel, progress).await?)
+    }
+
+    /// Releases the named locks, or all the agent's locks.
+    pub fn release(
+        &self,
+        agent: AgentId,
+        functions: Option<&[String]>,
+    ) -> Result<Vec<(FunctionId, LockMode)>, ServiceError> {
+        let ids = match functions {
+            None => None,
+            Some(names) => {
+                let program = self.snapshot();
+                let mut ids = Vec::with_capacity(names.len());
+                for name in names {
+                    // A function deleted since it was locked can still be
+                    // released by id.
+                    match program.lookup_str(name) {
+                        Some(id) => ids.push(id),
+                        None => match name.trim_start_matches('#').parse::<u64>() {
+                            Ok(n) => ids.push(FunctionId(n)),
+                            Err(_) => {
+                                return Err(ServiceError::NotFound {
+                                    what: format!("no function `{name}`"),
+                                });
+                            }
+                        },
+                    }
+                }
+                Some(ids)
+            }
+        };
+        Ok(self.locks.release(agent, ids.as_deref()))
+    }
+
+    /// Verifies the whole published program.
+    pub fn verify_all(&self) -> (Arc<Program>, Vec<Diagnostic>) {
+        let program = self.snapshot();
+        let diagnostics = verify_all(&program);
+        (program, diagnostics)
+    }
+
+    /// Runs a function of the published program.
+    pub fn run_function(
+        &self,
+        function: &str,
+        args: &[Value],
+        budget: Budget,
+    ) -> Result<(FunctionId, Outcome), ServiceError> {
+        let program = self.snapshot();
+        let id = Hub::resolve_in(&program, function)?;
+        let budget = Budget {
+            fuel: budget.fuel.min(self.config.run_budget.fuel),
+            max_depth: budget.max_depth.min(self.config.run_budget.max_depth),
+        };
+        Ok((id, eval::run(&program, id, args, budget)?))
+    }
+
+    /// Runs a blocking store read off the async runtime.
+    async fn store_read<T: Send + 'static>(
+        self: &Arc<Self>,
+        f: impl FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, ServiceError> {
+        let hub = self.clone();
+        tokio::task::spawn_blocking(move || f(&hub.store))
+            .await
+            .map_err(|e| ServiceError::Internal(format!("store read task: {e}")))?
+            .map_err(ServiceError::from)
+    }
+
+    /// Commits, newest first, optionally only those touching a function.
+    pub async fn history(
+        self: &Arc<Self>,
+        function: Option<&str>,
+        before: Option<Revision>,
+        limit: usize,
+    ) -> Result<Vec<CommitRecord>, ServiceError> {
+        let id = match function {
+            Some(f) => Some(self.resolve_any(f).await?),
+            None => None,
+        };
+        self.store_read(move |s| s.history(id, before, limit)).await
+    }
+
+    /// Resolves a function that may since have been deleted: by name in the
+    /// current program, else by id.
+    async fn resolve_any(self: &Arc<Self>, function: &str) -> Result<FunctionId, ServiceError> {
+        if let Some(id) = self.snapshot().lookup_str(function) {
+            return Ok(id);
+        }
+        match function.trim_start_matches('#').parse::<u64>() {
+            Ok(n) => Ok(FunctionId(n)),
+            Err(_) => Err(ServiceError::NotFound {
+                what: format!("no function `{function}`"),
+            }),
+        }
+    }
+
+    /// A version of a function: the current one, the one right after a
+    /// revision, or one by hash.
+    pub async fn version(
+        self: &Arc<Self>,
+        id: FunctionId,
+        which: &VersionSel,
+    ) -> Result<Option<(ContentHash, Arc<Function>)>, ServiceError> {
+        match which {
+            VersionSel::Current => Ok(self
+                .snapshot()
+                .get(id)
+                .map(|e| (e.hash, e.function.clone()))),
+            VersionSel::Hash(hash) => {
+                let hash = *hash;
+                let f = self.store_read(move |s| s.version(&hash)).await?;
+                Ok(f.map(|f| (hash, Arc::new(f))))
+            }
+            VersionSel::Revision(rev) => {
+                let rev = *rev;
+                let Some(hash) = self.store_read(move |s| s.version_at(id, rev)).await? else {
+                    return Ok(None);
+                };
+                let f = self.store_read(move |s| s.version(&hash)).await?;
+                Ok(f.map(|f| (hash, Arc::new(f))))
+            }
+        }
+    }
+
+    /// The structured diff between two versions of a function.
+    pub async fn diff(
+        self: &Arc<Self>,
+        function: &str,
+        from: VersionSel,
+        to: VersionSel,
+    ) -> Result<DiffResult, ServiceError> {
+        let id = self.resolve_any(function).await?;
+        let missing = |which: &VersionSel| ServiceError::NotFound {
+            what: format!("`{function}` has no version {which:?}"),
+        };
+        let (from_hash, before) = self
+            .version(id, &from)
+            .await?
+            .ok_or_else(|| missing(&from))?;
+        let (to_hash, after) = self.version(id, &to).await?.ok_or_else(|| missing(&to))?;
+        Ok(DiffResult {
+            function: id,
+            from: from_hash,
+            to: to_hash,
+            diff: diff_functions(&before, &after),
+            program: self.snapshot(),
+        })
+    }
+
+    /// Stops background tasks and closes the store after pending writes.
+    pub async fn shutdown(&self) {
+        self.shutdown.cancel();
+        let tasks: Vec<JoinHandle<()>> = self.tasks.lock().expect("tasks lock").drain(..).collect();
+        for t in tasks {
+            let _ = t.await;
+        }
+        self.store.close();
+    }
+
+    fn publish(&self, program: Arc<Program>) {
+        let revision = program.revision();
+        {
+            let mut published = self.published.write().expect("published lock");
+            if published.revision() >= revision {
+                return;
+            }
+            *published = program;
+        }
+        self.published_revision.send_if_modified(|r| {
+            if *r < revision {
+                *r = revision;
+                true
+            } else {
+                false
+            }
+        });
+    }
+
+    /// Waits until the published program has reached `revision`.
+    async fn wait_published(&self, revision: Revision) {
+        let mut rx = self.published_revision.subscribe();
+        let _ =
+            tokio::time::timeout(Duration::from_secs(10), rx.wait_for(|r| *r >= revision)).await;
+    }
+
+    /// The fencing high-water mark of every function (for tests and status).
+    pub fn fences(&self) -> BTreeMap<FunctionId, u64> {
+        let tip = self.tip.lock().expect("tip lock");
+        tip.fences.iter().map(|(k, v)| (*k, *v)).collect()
+    }
+
+    pub fn name_of(&self, id: FunctionId) -> Option<QualifiedName> {
+        self.snapshot().name_of(id)
+    }
+}
+
+/// The answer of `Hub::diff`.
+#[derive(Clone, Debug)]
+pub struct DiffResult {
+    pub function: FunctionId,
+    pub from: ContentHash,
+    pub to: ContentHash,
+    pub diff: FunctionDiff,
+    pub program: Arc<Program>,
+}
+
+/// Ends stateless agents that have been idle too long (never one with a
+/// call in flight, so a long lock wait is safe).
+async fn reap_idle_agents(hub: std::sync::Weak<Hub>, shutdown: CancellationToken) {
+    let mut tick = tokio::time::interval(Duration::from_secs(5));
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let Some(hub) = hub.upgrade() else { return };
+        for agent in hub.agents.idle_stateless(hub.config.stateless_idle) {
+            tracing::info!(%agent, "stateless agent idle too long; ending it");
+            hub.end_agent(agent);
+        }
+    }
+}

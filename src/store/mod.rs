@@ -1,0 +1,421 @@
+//! The durable store: one SQLite file holding every function version by
+//! content hash, the commit log, the current heads and the counters.
+//!
+//! Writes go through one writer thread that owns the write connection and
+//! practises group commit: it takes every commit waiting in its queue,
+//! writes them in one transaction, and acknowledges each only after that
+//! transaction is durable (WAL with `synchronous=FULL`, so one fsync for the
+//! whole group). Commits arrive in revision order and are written in that
+//! order. If a write or fsync fails, the store is poisoned: that batch and
+//! every later one are refused, and `fatal()` fires so the server stops
+//! instead of carrying on with an unknown durable state.
+//!
+//! Reads (history, old versions) use a separate connection; WAL lets them
+//! run beside the writer. Callers on an async runtime run them with
+//! `spawn_blocking`.
+//!
+//! This module knows the graph's types but nothing of locks or MCP.
+
+mod schema;
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+use tokio::sync::{oneshot, watch};
+
+use crate::graph::{
+    ContentHash, EditOp, Function, FunctionEntry, FunctionId, Program, QualifiedName, Revision,
+    decode_function, encode_function, function_hash,
+};
+
+/// The store's file inside the data directory.
+pub const DB_FILE: &str = "cograph.db";
+/// Held with an exclusive file lock by the one process that owns the store.
+pub const LOCK_FILE: &str = "cograph.lock";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot open the data directory {path}: {source}")]
+    Dir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "the data directory {path} is in use by another cograph process; connect to it (`cograph stdio`) or stop it first"
+    )]
+    InUse { path: PathBuf },
+    #[error("sqlite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("the store is corrupt: {0}")]
+    Corrupt(String),
+    #[error(
+        "the store was written by a newer cograph (schema {found}, this build reads {supported})"
+    )]
+    Schema { found: i64, supported: i64 },
+    #[error("the store stopped after a write failure: {0}")]
+    Poisoned(String),
+}
+
+/// One function a commit changed, as the log records it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChangeRecord {
+    pub function: FunctionId,
+    pub name: QualifiedName,
+    pub before: Option<ContentHash>,
+    pub after: Option<ContentHash>,
+}
+
+/// One entry of the commit log.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommitRecord {
+    pub revision: Revision,
+    /// Milliseconds since the Unix epoch.
+    pub time_ms: u64,
+    pub agent_id: String,
+    pub agent_name: String,
+    pub purpose: Option<String>,
+    pub summary: String,
+    /// The ops as applied, function references resolved to ids. Replaying
+    /// every commit's ops in order from an empty program rebuilds the
+    /// current program.
+    pub ops: Vec<EditOp>,
+    pub changes: Vec<ChangeRecord>,
+}
+
+/// What a commit writes: its log entry, the new function versions, the new
+/// heads, and the counters.
+#[derive(Clone, Debug)]
+pub struct CommitWrite {
+    pub record: CommitRecord,
+    /// New versions by hash (the store ignores ones it already has).
+    pub versions: Vec<Arc<Function>>,
+    /// The fencing token a write lock gave for each function it relied on.
+    pub fences: BTreeMap<FunctionId, u64>,
+    pub next_function_id: u64,
+}
+
+/// What `open` found in the store.
+pub struct Recovered {
+    pub program: Program,
+    /// The highest fencing token each function has been committed under.
+    pub fences: BTreeMap<FunctionId, u64>,
+    /// This run's restart epoch: one higher than any earlier run's, already
+    /// durable. Fencing tokens of this run start at `epoch << 40`.
+    pub epoch: u64,
+    pub n_commits: u64,
+}
+
+struct Job {
+    write: CommitWrite,
+    ack: oneshot::Sender<Result<(), StoreError>>,
+}
+
+pub struct Store {
+    dir: PathBuf,
+    jobs: Mutex<Option<mpsc::Sender<Job>>>,
+    writer: Mutex<Option<JoinHandle<()>>>,
+    reader: Mutex<Connection>,
+    fatal: watch::Receiver<Option<String>>,
+    /// Held for the store's lifetime: the OS releases it if the process
+    /// dies, so a crashed owner never locks the directory forever.
+    _lock: File,
+}
+
+/// The most commits the writer puts in one transaction.
+const MAX_GROUP: usize = 512;
+
+impl Store {
+    /// Opens (creating if needed) the store in `dir`, takes the directory's
+    /// lock, recovers the program and starts the writer.
+    pub fn open(dir: &Path) -> Result<(Store, Recovered), StoreError> {
+        std::fs::create_dir_all(dir).map_err(|source| StoreError::Dir {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        let lock = File::create(dir.join(LOCK_FILE)).map_err(|source| StoreError::Dir {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(StoreError::InUse {
+                    path: dir.to_path_buf(),
+                });
+            }
+            Err(std::fs::TryLockError::Error(source)) => {
+                return Err(StoreError::Dir {
+                    path: dir.to_path_buf(),
+                    source,
+                });
+            }
+        }
+        let path = dir.join(DB_FILE);
+        let mut conn = schema::open_connection(&path)?;
+        schema::migrate(&mut conn)?;
+        let epoch = schema::bump_epoch(&mut conn)?;
+        let recovered = recover(&conn, epoch)?;
+        let reader = schema::open_connection(&path)?;
+
+        let (tx, rx) = mpsc::channel::<Job>();
+        let (fatal_tx, fatal_rx) = watch::channel(None);
+        let writer = std::thread::Builder::new()
+            .name("cograph-store-writer".into())
+            .spawn(move || writer_loop(conn, rx, fatal_tx))
+            .map_err(|source| StoreError::Dir {
+                path: dir.to_path_buf(),
+                source,
+            })?;
+        Ok((
+            Store {
+                dir: dir.to_path_buf(),
+                jobs: Mutex::new(Some(tx)),
+                writer: Mutex::new(Some(writer)),
+                reader: Mutex::new(reader),
+                fatal: fatal_rx,
+                _lock: lock,
+            },
+            recovered,
+        ))
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Queues a commit. The receiver resolves once the commit is durable (or
+    /// the write failed). Commits are written in the order they are queued.
+    pub fn submit(&self, write: CommitWrite) -> oneshot::Receiver<Result<(), StoreError>> {
+        let (ack, rx) = oneshot::channel();
+        let jobs = self.jobs.lock().expect("store queue lock");
+        match jobs.as_ref() {
+            Some(tx) => {
+                if let Err(mpsc::SendError(job)) = tx.send(Job { write, ack }) {
+                    let _ = job
+                        .ack
+                        .send(Err(StoreError::Poisoned("the writer has stopped".into())));
+                }
+            }
+            None => {
+                let _ = ack.send(Err(StoreError::Poisoned("the store is closed".into())));
+            }
+        }
+        rx
+    }
+
+    /// Fires with a message when a write fails; the server must stop.
+    pub fn fatal(&self) -> watch::Receiver<Option<String>> {
+        self.fatal.clone()
+    }
+
+    /// Stops the writer after it has written everything queued.
+    pub fn close(&self) {
+        self.jobs.lock().expect("store queue lock").take();
+        if let Some(handle) = self.writer.lock().expect("store writer lock").take() {
+            let _ = handle.join();
+        }
+    }
+
+    fn read<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let conn = self.reader.lock().expect("store reader lock");
+        f(&conn)
+    }
+
+    /// A function version by content hash.
+    pub fn version(&self, hash: &ContentHash) -> Result<Option<Function>, StoreError> {
+        self.read(|c| load_version(c, hash))
+    }
+
+    /// Commits, newest first: those touching `function` if given, with
+    /// revisions below `before` if given, at most `limit`.
+    pub fn history(
+        &self,
+        function: Option<FunctionId>,
+        before: Option<Revision>,
+        limit: usize,
+    ) -> Result<Vec<CommitRecord>, StoreError> {
+        self.read(|c| schema::history(c, function, before, limit))
+    }
+
+    /// Commits touching `function` with revisions in `(after, upto]`, oldest
+    /// first.
+    pub fn commits_between(
+        &self,
+        function: FunctionId,
+        after: Revision,
+        upto: Revision,
+    ) -> Result<Vec<CommitRecord>, StoreError> {
+        self.read(|c| schema::commits_between(c, function, after, upto))
+    }
+
+    /// The revision whose commit left `function` at version `hash`, if any.
+    pub fn revision_of_version(
+        &self,
+        function: FunctionId,
+        hash: &ContentHash,
+    ) -> Result<Option<Revision>, StoreError> {
+        self.read(|c| schema::revision_of_version(c, function, hash))
+    }
+
+    /// The version of `function` right after `revision` (None if it did not
+    /// exist then).
+    pub fn version_at(
+        &self,
+        function: FunctionId,
+        revision: Revision,
+    ) -> Result<Option<ContentHash>, StoreError> {
+        self.read(|c| schema::version_at(c, function, revision))
+    }
+
+    /// Every commit, oldest first (for replay checks and export).
+    pub fn all_commits(&self) -> Result<Vec<CommitRecord>, StoreError> {
+        self.read(schema::all_commits)
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+fn load_version(conn: &Connection, hash: &ContentHash) -> Result<Option<Function>, StoreError> {
+    let body: Option<Vec<u8>> = conn
+        .query_row(
+            "SELECT body FROM versions WHERE hash = ?1",
+            params![&hash.0[..]],
+            |row| row.get(0),
+        )
+        .optional()?;
+    let Some(body) = body else { return Ok(None) };
+    let f =
+        decode_function(&body).map_err(|e| StoreError::Corrupt(format!("version {hash}: {e}")))?;
+    if function_hash(&f) != *hash {
+        return Err(StoreError::Corrupt(format!(
+            "version {hash} does not hash to its key"
+        )));
+    }
+    Ok(Some(f))
+}
+
+/// Rebuilds the program from the heads, checking every version's hash.
+fn recover(conn: &Connection, epoch: u64) -> Result<Recovered, StoreError> {
+    let mut program = Program::new();
+    let mut fences = BTreeMap::new();
+    {
+        let mut stmt = conn
+            .prepare("SELECT function_id, hash, revision, fence FROM heads ORDER BY function_id")?;
+        let rows = stmt.query_map([], |row| {
+            Ok((
+                row.get::<_, i64>(0)?,
+                row.get::<_, Vec<u8>>(1)?,
+                row.get::<_, i64>(2)?,
+                row.get::<_, i64>(3)?,
+            ))
+        })?;
+        for row in rows {
+            let (id, hash, revision, fence) = row?;
+            let hash: [u8; 32] = hash
+                .try_into()
+                .map_err(|_| StoreError::Corrupt(format!("head of #{id} has a bad hash")))?;
+            let hash = ContentHash(hash);
+            let f = load_version(conn, &hash)?.ok_or_else(|| {
+                StoreError::Corrupt(format!("head of #{id} names missing version {hash}"))
+            })?;
+            let id = FunctionId(id as u64);
+            if program.id_of(&f.name).is_some() {
+                return Err(StoreError::Corrupt(format!(
+                    "two heads are named `{}`",
+                    f.name
+                )));
+            }
+            program.put(
+                id,
+                FunctionEntry {
+                    function: Arc::new(f),
+                    hash,
+                    revision: Revision(revision as u64),
+                },
+            );
+            if fence > 0 {
+                fences.insert(id, fence as u64);
+            }
+        }
+    }
+    let next_function = schema::meta(conn, "next_function_id")?.unwrap_or(1);
+    program.reserve_function_ids(next_function as u64);
+    let (n_commits, last): (i64, Option<i64>) =
+        conn.query_row("SELECT COUNT(*), MAX(revision) FROM commits", [], |row| {
+            Ok((row.get(0)?, row.get(1)?))
+        })?;
+    program.set_revision(Revision(last.unwrap_or(0) as u64));
+    Ok(Recovered {
+        program,
+        fences,
+        epoch,
+        n_commits: n_commits as u64,
+    })
+}
+
+fn writer_loop(
+    mut conn: Connection,
+    jobs: mpsc::Receiver<Job>,
+    fatal: watch::Sender<Option<String>>,
+) {
+    let mut poisoned: Option<String> = None;
+    while let Ok(first) = jobs.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_GROUP {
+            match jobs.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        if let Some(reason) = &poisoned {
+            for job in batch {
+                let _ = job.ack.send(Err(StoreError::Poisoned(reason.clone())));
+            }
+            continue;
+        }
+        let result = schema::write_batch(&mut conn, batch.iter().map(|j| &j.write));
+        match result {
+            Ok(()) => {
+                for job in batch {
+                    let _ = job.ack.send(Ok(()));
+                }
+            }
+            Err(e) => {
+                let reason = e.to_string();
+                tracing::error!(error = %reason, "store write failed; stopping");
+                for job in batch {
+                    let _ = job.ack.send(Err(StoreError::Poisoned(reason.clone())));
+                }
+                let _ = fatal.send(Some(reason.clone()));
+                poisoned = Some(reason);
+            }
+        }
+    }
+}
+
+/// Encodes a version for the `versions` table.
+pub(crate) fn version_row(f: &Function) -> (ContentHash, Vec<u8>) {
+    let body = encode_function(f);
+    (ContentHash(*blake3::hash(&body).as_bytes()), body)
+}
