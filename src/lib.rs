@@ -14,6 +14,7 @@
 pub mod eval;
 pub mod graph;
 pub mod locks;
+pub mod mcp;
 pub mod service;
 pub mod store;
 pub mod verify;

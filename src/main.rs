@@ -1,16 +1,32 @@
-//! The `cograph` command line: program-file tools that need no server
-//! (`check`, `run`, `fmt`) and, later, the server and its operator tools.
-//! Logs go to stderr; stdout carries only results.
+//! The `cograph` command line: the server (`serve`, `stdio`), operator
+//! tools (`status`, `log`, `verify`, `import`, `export`, `schemas`), and
+//! program-file tools that need no server (`check`, `run`, `fmt`).
+//! Logs go to stderr; stdout carries only results (and, for `stdio`, only
+//! protocol messages).
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{Context, bail};
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
+use tokio_util::sync::CancellationToken;
 
 use cograph::eval::{self, Budget};
-use cograph::graph::{Program, Value, load_program, render_program};
+use cograph::graph::text::FunctionRef;
+use cograph::graph::{
+    Body, EditOp, Program, Value, load_program, program_to_json, render_function, render_program,
+};
+use cograph::locks::Transport;
+use cograph::mcp::http::{self, HttpConfig, StatusReport};
+use cograph::mcp::hub::{self, Connections, HubInfo};
+use cograph::service::{EditRequest, Hub, HubConfig};
+use cograph::store::StoreReader;
 use cograph::verify::verify_all;
+
+const DEFAULT_DATA: &str = ".cograph";
 
 #[derive(Parser)]
 #[command(
@@ -25,6 +41,74 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Serve over streamable HTTP (/mcp, /healthz) and the hub socket.
+    Serve {
+        /// Address to listen on; non-loopback addresses need --token-file.
+        #[arg(long, default_value = "127.0.0.1:7878")]
+        listen: SocketAddr,
+        /// Data directory (created if missing).
+        #[arg(long, default_value = DEFAULT_DATA)]
+        data: PathBuf,
+        /// File holding the bearer token clients must send.
+        #[arg(long)]
+        token_file: Option<PathBuf>,
+        /// Extra Host names to accept when listening beyond loopback.
+        #[arg(long)]
+        allow_host: Vec<String>,
+        /// Exit after this many seconds with no sessions (for hubs started
+        /// by `cograph stdio`).
+        #[arg(long)]
+        idle_exit: Option<u64>,
+        /// Close HTTP protocol sessions idle this many seconds.
+        #[arg(long, default_value_t = 1800)]
+        session_idle: u64,
+    },
+    /// Speak MCP on stdin/stdout as one agent of the shared hub for the
+    /// data directory (started in the background if none runs).
+    Stdio {
+        #[arg(long, default_value = DEFAULT_DATA)]
+        data: PathBuf,
+        /// Serve in this process instead of joining a hub (one agent).
+        #[arg(long)]
+        standalone: bool,
+    },
+    /// Show agents, locks and recent commits.
+    Status {
+        #[arg(long, default_value = DEFAULT_DATA)]
+        data: PathBuf,
+        #[arg(long)]
+        token_file: Option<PathBuf>,
+    },
+    /// Show the commit log, newest first.
+    Log {
+        #[arg(long, default_value = DEFAULT_DATA)]
+        data: PathBuf,
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
+    /// Verify the stored program.
+    Verify {
+        #[arg(long, default_value = DEFAULT_DATA)]
+        data: PathBuf,
+    },
+    /// Add the functions of a program file (text or JSON) in one commit.
+    Import {
+        file: PathBuf,
+        #[arg(long, default_value = DEFAULT_DATA)]
+        data: PathBuf,
+    },
+    /// Print the stored program.
+    Export {
+        #[arg(long, default_value = DEFAULT_DATA)]
+        data: PathBuf,
+        #[arg(long, value_enum, default_value_t = ExportFormat::Text)]
+        format: ExportFormat,
+    },
+    /// Write each tool's input and output JSON schema to a directory.
+    Schemas {
+        #[arg(long, default_value = "tool-schemas")]
+        out: PathBuf,
+    },
     /// Verify a program file and print its diagnostics (exit 1 if any).
     Check { file: PathBuf },
     /// Run a function of a program file and print its value.
@@ -45,9 +129,16 @@ enum Command {
     Fmt { file: PathBuf },
 }
 
+#[derive(Clone, Copy, ValueEnum)]
+enum ExportFormat {
+    Text,
+    Json,
+}
+
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        .with_ansi(false)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("COGRAPH_LOG")
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
@@ -63,9 +154,95 @@ fn main() -> ExitCode {
     }
 }
 
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Check { file } => check(&file),
+        Command::Serve {
+            listen,
+            data,
+            token_file,
+            allow_host,
+            idle_exit,
+            session_idle,
+        } => {
+            let token = read_token(token_file.as_deref())?;
+            if !http::is_loopback(&listen) && token.is_none() {
+                bail!(
+                    "refusing to listen on {listen} without --token-file: anyone who can reach it could edit the program"
+                );
+            }
+            let config = HttpConfig {
+                token,
+                loopback: http::is_loopback(&listen),
+                allowed_hosts: allow_host,
+                session_idle: Duration::from_secs(session_idle),
+            };
+            runtime()?.block_on(serve(
+                listen,
+                &data,
+                config,
+                idle_exit.map(Duration::from_secs),
+            ))
+        }
+        Command::Stdio { data, standalone } => {
+            let dir = data_dir(&data)?;
+            let rt = runtime()?;
+            let result = if standalone {
+                rt.block_on(stdio_standalone(&dir))
+            } else {
+                rt.block_on(hub::bridge(&dir))
+            };
+            // Do not wait for the blocking stdin reader thread.
+            rt.shutdown_timeout(Duration::from_millis(100));
+            result.map(|()| ExitCode::SUCCESS)
+        }
+        Command::Status { data, token_file } => status(&data, read_token(token_file.as_deref())?),
+        Command::Log { data, limit } => {
+            let reader = StoreReader::open(&data)?;
+            for c in reader.history(None, None, limit)? {
+                println!(
+                    "r{} {} {} ({}){}: {}",
+                    c.revision.0,
+                    cograph::mcp::views::rfc3339_ms(c.time_ms),
+                    c.agent_name,
+                    c.agent_id,
+                    c.purpose.map(|p| format!(" [{p}]")).unwrap_or_default(),
+                    c.summary
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Verify { data } => {
+            let program = StoreReader::open(&data)?.program()?;
+            report_diagnostics(&data, &program)
+        }
+        Command::Import { file, data } => runtime()?.block_on(import(&file, &data)),
+        Command::Export { data, format } => {
+            let program = StoreReader::open(&data)?.program()?;
+            match format {
+                ExportFormat::Text => print!("{}", render_program(&program)),
+                ExportFormat::Json => println!(
+                    "{}",
+                    serde_json::to_string_pretty(&program_to_json(&program))?
+                ),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Schemas { out } => {
+            let written = cograph::mcp::schemas::write_all(&out)?;
+            eprintln!("wrote {written} schema files to {}", out.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Check { file } => {
+            let program = read_program(&file)?;
+            report_diagnostics(&file, &program)
+        }
         Command::Run {
             file,
             function,
@@ -81,28 +258,255 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
+fn read_token(path: Option<&Path>) -> anyhow::Result<Option<String>> {
+    let Some(path) = path else { return Ok(None) };
+    let token = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the token file {}", path.display()))?
+        .trim()
+        .to_string();
+    if token.len() < 16 {
+        bail!(
+            "the token in {} is shorter than 16 characters",
+            path.display()
+        );
+    }
+    Ok(Some(token))
+}
+
+/// Creates the data directory and returns its absolute path.
+fn data_dir(data: &Path) -> anyhow::Result<PathBuf> {
+    std::fs::create_dir_all(data).with_context(|| format!("cannot create {}", data.display()))?;
+    data.canonicalize()
+        .with_context(|| format!("cannot resolve {}", data.display()))
+}
+
+async fn serve(
+    listen: SocketAddr,
+    data: &Path,
+    config: HttpConfig,
+    idle_exit: Option<Duration>,
+) -> anyhow::Result<ExitCode> {
+    let dir = data_dir(data)?;
+    let hub = Hub::open(HubConfig::new(&dir))?;
+    let shutdown = CancellationToken::new();
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    let addr = listener.local_addr()?;
+    let socket = hub::bind_socket(&dir)?;
+    let connections = Arc::new(Connections::default());
+    HubInfo {
+        pid: std::process::id(),
+        socket: dir.join(hub::SOCKET_FILE),
+        http: addr.to_string(),
+        version: env!("CARGO_PKG_VERSION").to_string(),
+    }
+    .write(&dir)
+    .context("cannot write hub.json")?;
+    tracing::info!(%addr, dir = %dir.display(), "serving: http://{addr}/mcp and the hub socket");
+    let http_task = tokio::spawn(http::serve(hub.clone(), listener, config, shutdown.clone()));
+    let socket_task = tokio::spawn(hub::serve_socket(
+        hub.clone(),
+        socket,
+        connections.clone(),
+        shutdown.clone(),
+    ));
+
+    let mut fatal = hub.fatal();
+    let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let idle = async {
+        let Some(limit) = idle_exit else {
+            return std::future::pending::<()>().await;
+        };
+        let mut idle_since = tokio::time::Instant::now();
+        loop {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            if connections.live() > 0 || !hub.agents().is_empty() {
+                idle_since = tokio::time::Instant::now();
+            } else if idle_since.elapsed() >= limit {
+                tracing::info!("no sessions for {}s; exiting", limit.as_secs());
+                return;
+            }
+        }
+    };
+    let mut code = ExitCode::SUCCESS;
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => tracing::info!("interrupted; stopping"),
+        _ = sigterm.recv() => tracing::info!("terminated; stopping"),
+        _ = idle => {}
+        reason = fatal.wait_for(|f| f.is_some()) => {
+            let reason = reason.map(|r| r.clone()).ok().flatten();
+            tracing::error!(?reason, "the store failed; stopping");
+            code = ExitCode::FAILURE;
+        }
+    }
+    shutdown.cancel();
+    if HubInfo::read(&dir).is_some_and(|i| i.pid == std::process::id()) {
+        let _ = std::fs::remove_file(dir.join(hub::INFO_FILE));
+        let _ = std::fs::remove_file(dir.join(hub::SOCKET_FILE));
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(5), http_task).await;
+    let _ = tokio::time::timeout(Duration::from_secs(1), socket_task).await;
+    hub.shutdown().await;
+    Ok(code)
+}
+
+async fn stdio_standalone(dir: &Path) -> anyhow::Result<()> {
+    use rmcp::ServiceExt;
+    let hub = Hub::open(HubConfig::new(dir))
+        .context("cannot open the store (omit --standalone to join the hub that owns it)")?;
+    let server =
+        cograph::mcp::CographServer::for_connection(hub.clone(), Transport::Stdio, "stdio agent");
+    let running = server
+        .serve(rmcp::transport::stdio())
+        .await
+        .context("the MCP session did not start")?;
+    let _ = running.waiting().await;
+    hub.shutdown().await;
+    Ok(())
+}
+
+fn status(data: &Path, token: Option<String>) -> anyhow::Result<ExitCode> {
+    match HubInfo::read(data) {
+        Some(info) => match fetch_status(&info.http, token.as_deref()) {
+            Ok(report) => {
+                println!(
+                    "hub pid {} at http://{}/mcp: r{}, {} functions, root {}",
+                    info.pid,
+                    info.http,
+                    report.revision,
+                    report.n_functions,
+                    &report.root_hash[..12]
+                );
+                println!("agents ({}):", report.agents.len());
+                for a in &report.agents {
+                    println!(
+                        "  {} {} [{}] since {}, active {}{}",
+                        a.agent_id,
+                        a.name,
+                        a.transport,
+                        a.connected_since,
+                        a.last_active,
+                        a.purpose
+                            .as_ref()
+                            .map(|p| format!(": {p}"))
+                            .unwrap_or_default()
+                    );
+                }
+                println!("locks ({}):", report.locks.len());
+                for l in &report.locks {
+                    println!("  {}: {}", l.function, l.holders.join(", "));
+                    for w in &l.waiters {
+                        println!("    waiting {w}");
+                    }
+                }
+            }
+            Err(e) => println!(
+                "hub.json names pid {} at {}, but it does not answer: {e:#}",
+                info.pid, info.http
+            ),
+        },
+        None => println!("no hub is running for {}", data.display()),
+    }
+    if let Ok(reader) = StoreReader::open(data) {
+        let commits = reader.history(None, None, 5)?;
+        println!("recent commits:");
+        for c in commits {
+            println!(
+                "  r{} {} {}: {}",
+                c.revision.0,
+                cograph::mcp::views::rfc3339_ms(c.time_ms),
+                c.agent_name,
+                c.summary
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A plain HTTP/1.1 GET of the hub's `/status` (loopback, no TLS).
+fn fetch_status(addr: &str, token: Option<&str>) -> anyhow::Result<StatusReport> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr)?;
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    write!(
+        stream,
+        "GET /status HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}Connection: close\r\n\r\n"
+    )?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    let (head, body) = response
+        .split_once("\r\n\r\n")
+        .context("malformed HTTP response")?;
+    if !head.starts_with("HTTP/1.1 200") {
+        bail!("{}", head.lines().next().unwrap_or(""));
+    }
+    Ok(serde_json::from_str(body)?)
+}
+
+async fn import(file: &Path, data: &Path) -> anyhow::Result<ExitCode> {
+    let program = read_program(file)?;
+    let dir = data_dir(data)?;
+    let hub =
+        Hub::open(HubConfig::new(&dir)).context("cannot open the store (stop the hub first)")?;
+    let agent = hub.connect("import", Transport::InProcess);
+    let namer = program.namer();
+    let mut ops: Vec<EditOp> = program
+        .functions()
+        .map(|(_, e)| EditOp::CreateFunction {
+            name: e.function.name.clone(),
+            params: e.function.signature.params.clone(),
+            returns: e.function.signature.returns,
+            doc: e.function.doc.clone(),
+            body: None,
+        })
+        .collect();
+    ops.extend(program.functions().map(|(_, e)| EditOp::ReplaceBody {
+        function: FunctionRef::Name(e.function.name.clone()),
+        body: Body::Text(render_function(&e.function, &namer)),
+    }));
+    let request = EditRequest {
+        ops,
+        purpose: Some(format!("import {}", file.display())),
+        ..EditRequest::default()
+    };
+    let result = hub.propose(agent.id(), request).await;
+    drop(agent);
+    hub.shutdown().await;
+    let out = result.map_err(|e| anyhow::anyhow!("{e}"))?;
+    eprintln!(
+        "imported {} functions from {} at r{}",
+        out.functions.len(),
+        file.display(),
+        out.revision.map(|r| r.0).unwrap_or(0)
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
 fn read_program(path: &Path) -> anyhow::Result<Program> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     load_program(&text).with_context(|| format!("{}", path.display()))
 }
 
-fn check(path: &Path) -> anyhow::Result<ExitCode> {
-    let program = read_program(path)?;
-    let diagnostics = verify_all(&program);
+fn report_diagnostics(source: &Path, program: &Program) -> anyhow::Result<ExitCode> {
+    let diagnostics = verify_all(program);
     for d in &diagnostics {
-        println!("{}: {d}", path.display());
+        println!("{}: {d}", source.display());
     }
     if diagnostics.is_empty() {
         eprintln!(
             "{}: {} functions, {} nodes, no diagnostics",
-            path.display(),
+            source.display(),
             program.len(),
             program.n_nodes()
         );
         Ok(ExitCode::SUCCESS)
     } else {
-        eprintln!("{}: {} diagnostics", path.display(), diagnostics.len());
+        eprintln!("{}: {} diagnostics", source.display(), diagnostics.len());
         Ok(ExitCode::FAILURE)
     }
 }

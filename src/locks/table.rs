@@ -820,6 +820,18 @@ impl LockTable {
             done: false,
         };
         let mut last_report: Option<Vec<Blocked>> = None;
+        if let Some(tx) = &progress {
+            // Report the starting position at once.
+            let blocked = self
+                .lock_state()
+                .denial(req.agent, &targets, Some(rid))
+                .blocked;
+            let _ = tx.send(WaitProgress {
+                waited: Duration::ZERO,
+                blocked: blocked.clone(),
+            });
+            last_report = Some(blocked);
+        }
         let mut next_tick = Instant::now() + self.config.progress_interval;
         loop {
             let mut timed_out = false;
@@ -987,6 +999,17 @@ impl LockTable {
                     .map(Holder::view)
                     .collect()
             })
+            .unwrap_or_default()
+    }
+
+    /// Every live holder of a function.
+    pub fn holders(&self, function: FunctionId) -> Vec<HolderView> {
+        let now = Now::read();
+        let mut s = self.lock_state();
+        s.purge(function, now);
+        s.functions
+            .get(&function)
+            .map(|l| l.holders.iter().map(Holder::view).collect())
             .unwrap_or_default()
     }
 

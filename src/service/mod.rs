@@ -315,6 +315,8 @@ impl Hub {
                 mode: *mode,
             });
         }
+        // Without a purpose of its own, a lock shows the agent's.
+        let purpose = purpose.or_else(|| self.agents.get(agent).and_then(|a| a.purpose));
         let request = LockRequest {
             agent,
             targets: resolved,
@@ -532,7 +534,13 @@ pub struct DiffResult {
 /// Ends stateless agents that have been idle too long (never one with a
 /// call in flight, so a long lock wait is safe).
 async fn reap_idle_agents(hub: std::sync::Weak<Hub>, shutdown: CancellationToken) {
-    let mut tick = tokio::time::interval(Duration::from_secs(5));
+    let period = match hub.upgrade() {
+        Some(h) => {
+            (h.config.stateless_idle / 4).clamp(Duration::from_millis(50), Duration::from_secs(5))
+        }
+        None => return,
+    };
+    let mut tick = tokio::time::interval(period);
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => return,

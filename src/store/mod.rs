@@ -289,6 +289,48 @@ impl Drop for Store {
     }
 }
 
+/// Reads a store without owning it: for `cograph log`, `export` and
+/// `verify` while a hub may be running (WAL lets readers in beside it).
+pub struct StoreReader {
+    conn: Connection,
+}
+
+impl StoreReader {
+    pub fn open(dir: &Path) -> Result<StoreReader, StoreError> {
+        let path = dir.join(DB_FILE);
+        if !path.exists() {
+            return Err(StoreError::Dir {
+                path: dir.to_path_buf(),
+                source: std::io::Error::new(std::io::ErrorKind::NotFound, "no cograph store here"),
+            });
+        }
+        let conn = Connection::open_with_flags(
+            &path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        Ok(StoreReader { conn })
+    }
+
+    /// The current program, every version's hash checked.
+    pub fn program(&self) -> Result<Program, StoreError> {
+        Ok(recover(&self.conn, 0)?.program)
+    }
+
+    pub fn history(
+        &self,
+        function: Option<FunctionId>,
+        before: Option<Revision>,
+        limit: usize,
+    ) -> Result<Vec<CommitRecord>, StoreError> {
+        schema::history(&self.conn, function, before, limit)
+    }
+
+    pub fn all_commits(&self) -> Result<Vec<CommitRecord>, StoreError> {
+        schema::all_commits(&self.conn)
+    }
+}
+
 pub fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)

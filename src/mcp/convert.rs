@@ -1,0 +1,250 @@
+//! Conversions from wire arguments to core requests. Problems with the
+//! content of an op (a bad op text, a parse error, an unknown type) are
+//! `invalid_edit` results naming the op; the shape of the arguments was
+//! already checked when they were decoded.
+
+use super::error::ToolFailure;
+use super::types::{EditOpArg, FunctionArg, NodeArg, ParamArg};
+use crate::graph::edit::{Body, NodeRef, NodeSpec};
+use crate::graph::text::{FunctionRef, parse_function_text, parse_op, parse_type};
+use crate::graph::{EditOp, FunctionId, Param, QualifiedName};
+use crate::locks::Transport;
+
+pub fn transport(t: Transport) -> String {
+    match t {
+        Transport::Stdio => "stdio",
+        Transport::HttpSession => "http_session",
+        Transport::HttpStateless => "http_stateless",
+        Transport::InProcess => "in_process",
+    }
+    .into()
+}
+
+fn invalid(idx: usize, kind: &str, message: impl std::fmt::Display) -> ToolFailure {
+    ToolFailure::new(
+        "invalid_edit",
+        format!("op {idx} ({kind}): {message}"),
+        format!("fix op {idx}; no op of this request was applied"),
+    )
+    .with("op_index", idx)
+    .with("op", kind)
+}
+
+fn function(idx: usize, kind: &str, f: &FunctionArg) -> Result<FunctionRef, ToolFailure> {
+    match f {
+        FunctionArg::Id(n) => Ok(FunctionRef::Id(FunctionId(*n))),
+        FunctionArg::Name(s) => {
+            if let Some(n) = s.strip_prefix('#').and_then(|d| d.parse().ok()) {
+                return Ok(FunctionRef::Id(FunctionId(n)));
+            }
+            QualifiedName::new(s)
+                .map(FunctionRef::Name)
+                .map_err(|e| invalid(idx, kind, e))
+        }
+    }
+}
+
+fn name(idx: usize, kind: &str, s: &str) -> Result<QualifiedName, ToolFailure> {
+    QualifiedName::new(s).map_err(|e| invalid(idx, kind, e))
+}
+
+fn node(idx: usize, kind: &str, n: &NodeArg) -> Result<NodeRef, ToolFailure> {
+    match n {
+        NodeArg::Id(id) => Ok(NodeRef::Id(crate::graph::NodeId(*id))),
+        NodeArg::Ref(s) => NodeRef::parse(s).map_err(|e| invalid(idx, kind, e)),
+    }
+}
+
+fn nodes(idx: usize, kind: &str, ns: &[NodeArg]) -> Result<Vec<NodeRef>, ToolFailure> {
+    ns.iter().map(|n| node(idx, kind, n)).collect()
+}
+
+fn op(idx: usize, kind: &str, text: &str) -> Result<crate::graph::OpSpec, ToolFailure> {
+    parse_op(text).map_err(|e| {
+        invalid(
+            idx,
+            kind,
+            format!("op `{text}`: expected {}, found {}", e.expected, e.found),
+        )
+    })
+}
+
+fn params(idx: usize, kind: &str, ps: &[ParamArg]) -> Result<Vec<Param>, ToolFailure> {
+    ps.iter()
+        .map(|p| {
+            Ok(Param {
+                name: p.name.clone(),
+                ty: ty(idx, kind, &p.ty)?,
+            })
+        })
+        .collect()
+}
+
+fn ty(idx: usize, kind: &str, s: &str) -> Result<crate::graph::Type, ToolFailure> {
+    parse_type(s).map_err(|_| {
+        invalid(
+            idx,
+            kind,
+            format!("`{s}` is not a type: use i64, f64, bool or unit"),
+        )
+    })
+}
+
+/// One wire op to a core op.
+pub fn edit_op(idx: usize, arg: &EditOpArg) -> Result<EditOp, ToolFailure> {
+    Ok(match arg {
+        EditOpArg::AddNode {
+            function: f,
+            op: o,
+            inputs,
+            alias,
+        } => {
+            let k = "add_node";
+            EditOp::AddNode {
+                function: function(idx, k, f)?,
+                op: op(idx, k, o)?,
+                inputs: nodes(idx, k, inputs)?,
+                alias: alias.clone(),
+            }
+        }
+        EditOpArg::RemoveNode {
+            function: f,
+            node: n,
+        } => {
+            let k = "remove_node";
+            EditOp::RemoveNode {
+                function: function(idx, k, f)?,
+                node: node(idx, k, n)?,
+            }
+        }
+        EditOpArg::SetInputs {
+            function: f,
+            node: n,
+            inputs,
+        } => {
+            let k = "set_inputs";
+            EditOp::SetInputs {
+                function: function(idx, k, f)?,
+                node: node(idx, k, n)?,
+                inputs: nodes(idx, k, inputs)?,
+            }
+        }
+        EditOpArg::SetOp {
+            function: f,
+            node: n,
+            op: o,
+        } => {
+            let k = "set_op";
+            EditOp::SetOp {
+                function: function(idx, k, f)?,
+                node: node(idx, k, n)?,
+                op: op(idx, k, o)?,
+            }
+        }
+        EditOpArg::SetSignature {
+            function: f,
+            params: ps,
+            returns,
+        } => {
+            let k = "set_signature";
+            EditOp::SetSignature {
+                function: function(idx, k, f)?,
+                params: params(idx, k, ps)?,
+                returns: ty(idx, k, returns)?,
+            }
+        }
+        EditOpArg::SetDoc { function: f, doc } => EditOp::SetDoc {
+            function: function(idx, "set_doc", f)?,
+            doc: doc.clone(),
+        },
+        EditOpArg::ReplaceBody {
+            function: f,
+            text,
+            nodes: ns,
+        } => {
+            let k = "replace_body";
+            let body = match (text, ns) {
+                (Some(t), None) => Body::Text(t.clone()),
+                (None, Some(ns)) => Body::Nodes(
+                    ns.iter()
+                        .map(|n| {
+                            Ok(NodeSpec {
+                                id: n.id,
+                                op: op(idx, k, &n.op)?,
+                                inputs: n.inputs.clone(),
+                            })
+                        })
+                        .collect::<Result<_, ToolFailure>>()?,
+                ),
+                _ => return Err(invalid(idx, k, "give exactly one of `text` and `nodes`")),
+            };
+            EditOp::ReplaceBody {
+                function: function(idx, k, f)?,
+                body,
+            }
+        }
+        EditOpArg::CreateFunction {
+            text,
+            name: n,
+            params: ps,
+            returns,
+            doc,
+            body,
+        } => {
+            let k = "create_function";
+            match text {
+                Some(t) => {
+                    if n.is_some()
+                        || ps.is_some()
+                        || returns.is_some()
+                        || doc.is_some()
+                        || body.is_some()
+                    {
+                        return Err(invalid(
+                            idx,
+                            k,
+                            "give either `text` or `name`/`params`/`returns`, not both",
+                        ));
+                    }
+                    let parsed = parse_function_text(t).map_err(|e| invalid(idx, k, e))?;
+                    EditOp::CreateFunction {
+                        name: parsed.name,
+                        params: parsed.signature.params,
+                        returns: parsed.signature.returns,
+                        doc: parsed.doc,
+                        body: Some(Body::Text(t.clone())),
+                    }
+                }
+                None => {
+                    let (Some(n), Some(returns)) = (n, returns) else {
+                        return Err(invalid(
+                            idx,
+                            k,
+                            "give `text`, or `name` and `returns` (and `params`)",
+                        ));
+                    };
+                    EditOp::CreateFunction {
+                        name: name(idx, k, n)?,
+                        params: params(idx, k, ps.as_deref().unwrap_or(&[]))?,
+                        returns: ty(idx, k, returns)?,
+                        doc: doc.clone(),
+                        body: body.clone().map(Body::Text),
+                    }
+                }
+            }
+        }
+        EditOpArg::DeleteFunction { function: f } => EditOp::DeleteFunction {
+            function: function(idx, "delete_function", f)?,
+        },
+        EditOpArg::RenameFunction {
+            function: f,
+            new_name,
+        } => {
+            let k = "rename_function";
+            EditOp::RenameFunction {
+                function: function(idx, k, f)?,
+                new_name: name(idx, k, new_name)?,
+            }
+        }
+    })
+}

@@ -1,0 +1,435 @@
+//! The one place that turns errors into what an MCP client sees.
+//!
+//! A failure the agent can act on becomes a tool result with
+//! `isError: true`, a short text, and `structuredContent` holding
+//! `error: {code, message, hint}` beside its details (holders, diff,
+//! diagnostics). Malformed arguments become JSON-RPC invalid-params errors
+//! naming the field; internal faults become internal errors, logged.
+
+use rmcp::ErrorData;
+use rmcp::model::{CallToolResponse, CallToolResult, ContentBlock};
+use serde_json::{Map, Value, json};
+
+use super::types::ErrorInfo;
+use super::views;
+use crate::graph::Program;
+use crate::locks::{AcquireError, AgentRegistry};
+use crate::service::ServiceError;
+
+/// Why a tool call failed.
+#[derive(Debug)]
+pub enum ToolFailure {
+    /// The agent can act on it: a tool result with `isError: true`.
+    Actionable {
+        info: ErrorInfo,
+        details: Map<String, Value>,
+        text: String,
+    },
+    /// A JSON-RPC error: malformed arguments or an internal fault.
+    Rpc(ErrorData),
+}
+
+impl ToolFailure {
+    pub fn new(code: &str, message: impl Into<String>, hint: impl Into<String>) -> ToolFailure {
+        let info = ErrorInfo {
+            code: code.to_string(),
+            message: message.into(),
+            hint: hint.into(),
+        };
+        let text = format!(
+            "error [{}]: {}\nhint: {}",
+            info.code, info.message, info.hint
+        );
+        ToolFailure::Actionable {
+            info,
+            details: Map::new(),
+            text,
+        }
+    }
+
+    /// Adds a detail field beside `error`.
+    pub fn with(mut self, key: &str, value: impl serde::Serialize) -> ToolFailure {
+        if let ToolFailure::Actionable { details, .. } = &mut self {
+            details.insert(
+                key.to_string(),
+                serde_json::to_value(value).unwrap_or(Value::Null),
+            );
+        }
+        self
+    }
+
+    /// Adds lines to the text summary.
+    pub fn with_text(mut self, more: &str) -> ToolFailure {
+        if let ToolFailure::Actionable { text, .. } = &mut self
+            && !more.is_empty()
+        {
+            text.push('\n');
+            text.push_str(more);
+        }
+        self
+    }
+
+    pub fn invalid_params(message: impl Into<String>) -> ToolFailure {
+        ToolFailure::Rpc(ErrorData::invalid_params(message.into(), None))
+    }
+
+    pub fn internal(message: impl Into<String>) -> ToolFailure {
+        let message = message.into();
+        tracing::error!(%message, "internal error in a tool call");
+        ToolFailure::Rpc(ErrorData::internal_error(message, None))
+    }
+
+    pub fn session_required() -> ToolFailure {
+        ToolFailure::new(
+            "session_required",
+            "this call needs an agent identity, and this connection has none",
+            "call register_agent (no arguments needed) and pass the `session` it returns as the `session` argument of every later call",
+        )
+    }
+
+    pub fn code(&self) -> &str {
+        match self {
+            ToolFailure::Actionable { info, .. } => &info.code,
+            ToolFailure::Rpc(_) => "rpc",
+        }
+    }
+
+    pub fn into_response(self) -> Result<CallToolResponse, ErrorData> {
+        match self {
+            ToolFailure::Actionable {
+                info,
+                mut details,
+                text,
+            } => {
+                details.insert(
+                    "error".into(),
+                    serde_json::to_value(&info).unwrap_or(Value::Null),
+                );
+                let mut result = CallToolResult::structured_error(Value::Object(details));
+                result.content = vec![ContentBlock::text(text)];
+                Ok(result.into())
+            }
+            ToolFailure::Rpc(e) => Err(e),
+        }
+    }
+}
+
+impl rmcp::handler::server::tool::IntoCallToolResult for ToolFailure {
+    fn into_call_tool_result(self) -> Result<CallToolResponse, ErrorData> {
+        self.into_response()
+    }
+}
+
+fn lines<T>(items: &[T], f: impl Fn(&T) -> String) -> String {
+    items.iter().map(f).collect::<Vec<_>>().join("\n")
+}
+
+/// Maps a service error, with the program and registry at hand to name
+/// functions and agents.
+pub fn from_service(e: ServiceError, program: &Program, agents: &AgentRegistry) -> ToolFailure {
+    match e {
+        ServiceError::NotFound { what } => ToolFailure::new(
+            "not_found",
+            what,
+            "program_overview lists the functions; names are `module::name`, ids are numbers",
+        ),
+        ServiceError::LockDenied { locked } => {
+            let views: Vec<_> = locked
+                .iter()
+                .map(|l| super::types::LockedView {
+                    function_id: l.function.0,
+                    function: l.name.to_string(),
+                    holders: l.holders.iter().map(|h| views::holder(agents, h)).collect(),
+                })
+                .collect();
+            let text = lines(&views, |v| {
+                format!(
+                    "{} is held by {}",
+                    v.function,
+                    v.holders
+                        .iter()
+                        .map(|h| format!(
+                            "{} ({}, {}, until {})",
+                            h.agent_name, h.agent_id, h.mode, h.expires_at
+                        ))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            });
+            ToolFailure::new(
+                "lock_denied",
+                format!(
+                    "{} locked by another agent",
+                    names(&views.iter().map(|v| v.function.clone()).collect::<Vec<_>>())
+                ),
+                "wait for it with acquire_locks (mode write, wait_ms), or work on something else",
+            )
+            .with("locked", &views)
+            .with_text(&text)
+        }
+        ServiceError::Lock(e) => from_acquire(e, program, agents),
+        ServiceError::LockExpired {
+            name,
+            token,
+            expired_at,
+            ..
+        } => ToolFailure::new(
+            "lock_expired",
+            format!(
+                "your lease on `{name}` (fencing token {}) expired and the function changed since",
+                token.0
+            ),
+            "acquire the lock again, get_function to read the current version, and redo the edit",
+        )
+        .with("function", name.to_string())
+        .with("fencing_token", token.0)
+        .with("expired_at", expired_at.map(views::rfc3339)),
+        ServiceError::Conflict { conflicts } => {
+            let views: Vec<_> = conflicts
+                .iter()
+                .map(|c| views::conflict(program, c))
+                .collect();
+            let text = lines(&views, conflict_text);
+            ToolFailure::new(
+                "conflict",
+                format!("{} changed since your read", names(&views.iter().map(|v| v.function.clone()).collect::<Vec<_>>())),
+                "the current version is included and now counts as your read: rewrite your ops against it and propose again",
+            )
+            .with("conflicts", &views)
+            .with_text(&text)
+        }
+        ServiceError::TooManyConflicts {
+            n_conflicts,
+            conflict,
+        } => {
+            let view = views::conflict(program, &conflict);
+            let text = conflict_text(&view);
+            ToolFailure::new(
+                "too_many_conflicts",
+                format!("{n_conflicts} conflicts in a row on `{}`", view.function),
+                "take the function's write lock with acquire_locks (mode write, wait_ms) so nobody else changes it, then edit",
+            )
+            .with("n_conflicts", n_conflicts)
+            .with("conflict", &view)
+            .with_text(&text)
+        }
+        ServiceError::ReadRequired { functions } => {
+            let list: Vec<String> = functions.iter().map(|(_, n)| n.to_string()).collect();
+            ToolFailure::new(
+                "read_required",
+                format!("you have not read {}: edits are checked against what you last read", names(&list)),
+                "call get_function on each first (or pass `base` with the hash your ops were written against)",
+            )
+            .with("functions", &list)
+        }
+        ServiceError::VerificationFailed { diagnostics } => {
+            let views: Vec<_> = diagnostics.iter().map(views::diagnostic).collect();
+            let text = lines(&views, |d| {
+                format!(
+                    "{}{}: {} [{}]; {}",
+                    d.function,
+                    d.node
+                        .as_deref()
+                        .map(|n| format!(" {n}"))
+                        .unwrap_or_default(),
+                    d.message,
+                    d.code,
+                    d.hint
+                )
+            });
+            ToolFailure::new(
+                "verification_failed",
+                format!("the edit would break the program ({} diagnostics); nothing was committed", views.len()),
+                "fix the listed problems in the same propose_edit (dry_run: true checks without committing)",
+            )
+            .with("diagnostics", &views)
+            .with_text(&text)
+        }
+        ServiceError::InvalidEdit(e) => ToolFailure::new(
+            "invalid_edit",
+            e.to_string(),
+            format!(
+                "fix op {} ({}); no op of this request was applied",
+                e.index, e.kind
+            ),
+        )
+        .with("op_index", e.index)
+        .with("op", e.kind),
+        ServiceError::InvalidRequest(m) => ToolFailure::invalid_params(m),
+        ServiceError::Runtime(e) => ToolFailure::new(
+            "runtime_error",
+            e.to_string(),
+            match e.code() {
+                "fuel_exhausted" => {
+                    "the run took too many steps; try smaller arguments or raise `fuel`"
+                }
+                "stack_overflow" => "the recursion went too deep; check the base case",
+                "bad_argument" => "pass one argument per parameter, of the parameter's type",
+                _ => "this is the program's behaviour on these arguments",
+            },
+        )
+        .with("runtime_code", e.code()),
+        ServiceError::Unavailable(m) => {
+            ToolFailure::internal(format!("the server is stopping: {m}"))
+        }
+        ServiceError::Internal(m) => ToolFailure::internal(m),
+    }
+}
+
+pub fn from_acquire(e: AcquireError, program: &Program, agents: &AgentRegistry) -> ToolFailure {
+    let blocked_text = |views: &[super::types::BlockedView]| {
+        lines(views, |b| {
+            let mut who: Vec<String> = b
+                .holders
+                .iter()
+                .map(|h| {
+                    format!(
+                        "held by {} ({}, {}{}, until {})",
+                        h.agent_name,
+                        h.agent_id,
+                        h.mode,
+                        h.purpose
+                            .as_deref()
+                            .map(|p| format!(": {p}"))
+                            .unwrap_or_default(),
+                        h.expires_at
+                    )
+                })
+                .collect();
+            who.extend(
+                b.waiting_ahead
+                    .iter()
+                    .map(|w| format!("{} waits ahead of you ({})", w.agent_name, w.mode)),
+            );
+            format!(
+                "{}: {}; your queue position {} of {}",
+                b.function,
+                who.join("; "),
+                b.queue_position,
+                b.queue_length.max(b.queue_position)
+            )
+        })
+    };
+    match e {
+        AcquireError::Denied(d) => {
+            let views: Vec<_> = d
+                .blocked
+                .iter()
+                .map(|b| views::blocked(agents, program, b))
+                .collect();
+            let text = blocked_text(&views);
+            ToolFailure::new(
+                "lock_denied",
+                format!("{} locked by another agent; nothing was granted", names(&views.iter().map(|v| v.function.clone()).collect::<Vec<_>>())),
+                "pass wait_ms to queue for it (you are granted in arrival order), or work on something else",
+            )
+            .with("blocked", &views)
+            .with_text(&text)
+        }
+        AcquireError::Timeout(d) => {
+            let views: Vec<_> = d
+                .blocked
+                .iter()
+                .map(|b| views::blocked(agents, program, b))
+                .collect();
+            let text = blocked_text(&views);
+            ToolFailure::new(
+                "lock_timeout",
+                "still locked when wait_ms ran out; you left the queue and hold nothing new",
+                "try again with a longer wait_ms, or work on something else meanwhile",
+            )
+            .with("blocked", &views)
+            .with_text(&text)
+        }
+        AcquireError::Deadlock { cycle, denial } => {
+            let cycle: Vec<_> = cycle
+                .iter()
+                .map(|a| super::types::AgentRef {
+                    agent_id: a.to_string(),
+                    name: views::agent_name(agents, *a),
+                })
+                .collect();
+            let views: Vec<_> = denial
+                .blocked
+                .iter()
+                .map(|b| views::blocked(agents, program, b))
+                .collect();
+            let path = cycle
+                .iter()
+                .map(|a| a.name.clone())
+                .collect::<Vec<_>>()
+                .join(" -> ");
+            ToolFailure::new(
+                "deadlock",
+                format!("waiting would deadlock: {path}; nothing was queued and nobody's locks were touched"),
+                "release the locks the others wait for (release_locks), or retry without wait_ms",
+            )
+            .with("cycle", &cycle)
+            .with("blocked", &views)
+            .with_text(&blocked_text(&views))
+        }
+        AcquireError::Cancelled => ToolFailure::new(
+            "cancelled",
+            "the wait was cancelled; you left the queue",
+            "call acquire_locks again when you want the lock",
+        ),
+        AcquireError::AgentEnded => ToolFailure::new(
+            "cancelled",
+            "your session ended while waiting",
+            "reconnect (or register_agent again) and retry",
+        ),
+        AcquireError::Invalid(m) => ToolFailure::invalid_params(format!("`locks`: {m}")),
+    }
+}
+
+fn names(list: &[String]) -> String {
+    let quoted: Vec<String> = list.iter().map(|n| format!("`{n}`")).collect();
+    match quoted.len() {
+        0 => "nothing".into(),
+        1 => format!("{} is", quoted[0]),
+        _ => format!("{} are", quoted.join(", ")),
+    }
+}
+
+fn conflict_text(c: &super::types::ConflictView) -> String {
+    let mut out = format!(
+        "{}: base {} -> current {}",
+        c.function,
+        &c.base[..12],
+        c.current
+            .as_deref()
+            .map(|h| &h[..12])
+            .unwrap_or("(deleted)")
+    );
+    for commit in &c.commits {
+        out.push_str(&format!(
+            "\n  r{} by {} ({}): {}",
+            commit.revision, commit.agent_name, commit.agent_id, commit.summary
+        ));
+    }
+    out.push_str(&super::summary::diff_text(&c.diff));
+    for o in &c.overlaps {
+        out.push_str(&format!("\n  overlap: {o}"));
+    }
+    if let Some(text) = &c.current_text {
+        out.push_str("\ncurrent:\n");
+        out.push_str(text);
+    }
+    out
+}
+
+/// Maps a JSON-RPC-level argument problem in a tool (after decoding).
+pub fn bad_arg(field: &str, problem: impl std::fmt::Display) -> ToolFailure {
+    ToolFailure::invalid_params(format!("`{field}`: {problem}"))
+}
+
+pub fn details_json(f: &ToolFailure) -> Value {
+    match f {
+        ToolFailure::Actionable { info, details, .. } => {
+            let mut d = details.clone();
+            d.insert("error".into(), json!(info));
+            Value::Object(d)
+        }
+        ToolFailure::Rpc(e) => json!({"rpc_error": e.message}),
+    }
+}

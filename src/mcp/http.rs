@@ -1,0 +1,303 @@
+//! Streamable HTTP: `/mcp` (rmcp's service, one handler per protocol
+//! session or per stateless request), `/healthz`, and `/status` for
+//! `cograph status`.
+//!
+//! Security: `Origin` is validated on every route (a foreign origin gets
+//! 403); `Host` is limited to loopback names when bound to loopback; a
+//! bearer token, when configured, is required on everything but `/healthz`
+//! (401 without it). Refusing to bind a non-loopback address without a
+//! token is the caller's job (`cograph serve`).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+use serde::Serialize;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use super::server::CographServer;
+use super::views;
+use crate::service::Hub;
+
+#[derive(Clone, Debug)]
+pub struct HttpConfig {
+    /// Bearer token required on `/mcp` and `/status`.
+    pub token: Option<String>,
+    /// Whether the listener is on a loopback address.
+    pub loopback: bool,
+    /// Extra `Host` names to accept (for non-loopback deployments).
+    pub allowed_hosts: Vec<String>,
+    /// Protocol sessions idle this long are closed (their agents end).
+    pub session_idle: Duration,
+}
+
+impl Default for HttpConfig {
+    fn default() -> HttpConfig {
+        HttpConfig {
+            token: None,
+            loopback: true,
+            allowed_hosts: Vec::new(),
+            session_idle: Duration::from_secs(30 * 60),
+        }
+    }
+}
+
+const LOOPBACK_ORIGINS: [&str; 3] = ["http://localhost:*", "http://127.0.0.1:*", "http://[::1]:*"];
+
+#[derive(Clone)]
+struct AppState {
+    hub: Arc<Hub>,
+    config: Arc<HttpConfig>,
+}
+
+/// The axum app: `/mcp`, `/healthz`, `/status`.
+pub fn router(hub: Arc<Hub>, config: HttpConfig, shutdown: CancellationToken) -> Router {
+    let mut sessions = LocalSessionManager::default();
+    sessions.session_config.keep_alive = Some(config.session_idle);
+    let mut http = StreamableHttpServerConfig::default()
+        .with_allowed_origins(LOOPBACK_ORIGINS)
+        .enforce_origin_validation()
+        .with_cancellation_token(shutdown);
+    if !config.loopback {
+        http = if config.allowed_hosts.is_empty() {
+            http.disable_allowed_hosts()
+        } else {
+            http.with_allowed_hosts(config.allowed_hosts.clone())
+        };
+    }
+    let factory_hub = hub.clone();
+    let mcp = StreamableHttpService::new(
+        move || Ok(CographServer::for_http(factory_hub.clone())),
+        Arc::new(sessions),
+        http,
+    );
+    let state = AppState {
+        hub,
+        config: Arc::new(config),
+    };
+    Router::new()
+        .route("/healthz", axum::routing::get(healthz))
+        .route("/status", axum::routing::get(status))
+        .nest_service("/mcp", mcp)
+        .layer(middleware::from_fn_with_state(state.clone(), guard))
+        .with_state(state)
+}
+
+/// Serves until `shutdown` fires.
+pub async fn serve(
+    hub: Arc<Hub>,
+    listener: TcpListener,
+    config: HttpConfig,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    let app = router(hub, config, shutdown.child_token());
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move { shutdown.cancelled().await })
+        .await
+}
+
+/// Returns true if and only if `origin` is a loopback origin.
+fn loopback_origin(origin: &str) -> bool {
+    let Some(rest) = origin
+        .strip_prefix("http://")
+        .or_else(|| origin.strip_prefix("https://"))
+    else {
+        return false;
+    };
+    let host = match rest.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => rest.split(':').next().unwrap_or(""),
+    };
+    matches!(host, "localhost" | "127.0.0.1" | "::1")
+}
+
+async fn guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let headers = request.headers();
+    if let Some(origin) = headers.get(header::ORIGIN) {
+        let ok = origin.to_str().is_ok_and(loopback_origin);
+        if !ok {
+            tracing::warn!(origin = ?origin, path = %request.uri().path(), "refused a foreign Origin");
+            return (
+                StatusCode::FORBIDDEN,
+                "forbidden: the Origin is not allowed\n",
+            )
+                .into_response();
+        }
+    }
+    if request.uri().path() != "/healthz"
+        && let Some(token) = &state.config.token
+        && !bearer_matches(headers, token)
+    {
+        return (
+            StatusCode::UNAUTHORIZED,
+            [(header::WWW_AUTHENTICATE, "Bearer")],
+            "unauthorized: send Authorization: Bearer <token>\n",
+        )
+            .into_response();
+    }
+    next.run(request).await
+}
+
+/// Compares in time independent of where the first difference is.
+fn bearer_matches(headers: &HeaderMap, token: &str) -> bool {
+    let Some(given) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+    else {
+        return false;
+    };
+    let (a, b) = (given.as_bytes(), token.as_bytes());
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[derive(Serialize)]
+struct Health {
+    status: &'static str,
+    revision: u64,
+    agents: usize,
+}
+
+async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
+    axum::Json(Health {
+        status: "ok",
+        revision: state.hub.snapshot().revision().0,
+        agents: state.hub.agents().len(),
+    })
+}
+
+/// What `cograph status` shows.
+#[derive(Serialize, serde::Deserialize)]
+pub struct StatusReport {
+    pub revision: u64,
+    pub root_hash: String,
+    pub n_functions: usize,
+    pub agents: Vec<StatusAgent>,
+    pub locks: Vec<StatusLock>,
+}
+
+#[derive(Serialize, serde::Deserialize)]
+pub struct StatusAgent {
+    pub agent_id: String,
+    pub name: String,
+    pub purpose: Option<String>,
+    pub transport: String,
+    pub connected_since: String,
+    pub last_active: String,
+}
+
+#[derive(Serialize, serde::Deserialize)]
+pub struct StatusLock {
+    pub function: String,
+    pub holders: Vec<String>,
+    pub waiters: Vec<String>,
+}
+
+pub fn status_report(hub: &Hub) -> StatusReport {
+    let program = hub.snapshot();
+    let agents = hub.agents();
+    StatusReport {
+        revision: program.revision().0,
+        root_hash: program.root_hash().to_hex(),
+        n_functions: program.len(),
+        agents: agents
+            .list()
+            .into_iter()
+            .map(|a| StatusAgent {
+                agent_id: a.id.to_string(),
+                name: a.name,
+                purpose: a.purpose,
+                transport: super::convert::transport(a.transport),
+                connected_since: views::rfc3339(a.connected_since),
+                last_active: views::rfc3339(a.last_active),
+            })
+            .collect(),
+        locks: hub
+            .locks()
+            .status()
+            .into_iter()
+            .map(|l| StatusLock {
+                function: views::function_name(&program, l.function),
+                holders: l
+                    .holders
+                    .iter()
+                    .map(|h| {
+                        format!(
+                            "{} {} ({}) until {}",
+                            views::mode(h.mode),
+                            views::agent_name(agents, h.agent),
+                            h.agent,
+                            views::rfc3339(h.expires_at)
+                        )
+                    })
+                    .collect(),
+                waiters: l
+                    .waiters
+                    .iter()
+                    .map(|w| {
+                        format!(
+                            "{}. {} {}",
+                            w.position,
+                            views::mode(w.mode),
+                            views::agent_name(agents, w.agent)
+                        )
+                    })
+                    .collect(),
+            })
+            .collect(),
+    }
+}
+
+async fn status(State(state): State<AppState>) -> impl IntoResponse {
+    axum::Json(status_report(&state.hub))
+}
+
+/// Returns true if and only if the address is loopback.
+pub fn is_loopback(addr: &SocketAddr) -> bool {
+    addr.ip().is_loopback()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_origins() {
+        for ok in [
+            "http://localhost:6274",
+            "http://127.0.0.1",
+            "http://[::1]:80",
+            "https://localhost",
+        ] {
+            assert!(loopback_origin(ok), "{ok}");
+        }
+        for bad in [
+            "http://evil.com",
+            "http://localhost.evil.com",
+            "null",
+            "",
+            "http://127.0.0.2",
+            "file://localhost",
+        ] {
+            assert!(!loopback_origin(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn bearer_tokens_compare_exactly() {
+        let mut h = HeaderMap::new();
+        h.insert(header::AUTHORIZATION, "Bearer s3cret".parse().unwrap());
+        assert!(bearer_matches(&h, "s3cret"));
+        assert!(!bearer_matches(&h, "s3cre"));
+        assert!(!bearer_matches(&h, "s3cret!"));
+        assert!(!bearer_matches(&HeaderMap::new(), "s3cret"));
+    }
+}

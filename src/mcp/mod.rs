@@ -1,0 +1,19 @@
+//! The MCP adapter: the only part of cograph that knows MCP, rmcp, axum or
+//! JSON schemas. It maps tool calls onto the service and service results
+//! and errors back onto tool results.
+//!
+//! Layout: `server.rs` (the handler and its tools, identity), `types.rs`
+//! (wire types with schemas), `views.rs` and `convert.rs` (conversions),
+//! `summary.rs` (text summaries), `error.rs` (the one error mapping).
+
+pub mod convert;
+pub mod error;
+pub mod server;
+pub mod summary;
+pub mod types;
+pub mod views;
+
+pub use server::CographServer;
+pub mod http;
+pub mod hub;
+pub mod schemas;

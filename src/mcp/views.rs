@@ -1,0 +1,288 @@
+//! Conversions from core types to the wire views in `types.rs`: names
+//! resolved, node ids spelled `%3`, hashes as hex, times as RFC 3339.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use super::types::*;
+use crate::graph::text::render_op;
+use crate::graph::{
+    Function, FunctionDiff, FunctionId, Node, NodeId, Program, QualifiedName, Type, Value,
+};
+use crate::locks::{self, AgentRegistry, Blocked, HeldLock};
+use crate::service::FunctionConflict;
+use crate::store::CommitRecord;
+use crate::verify::Diagnostic;
+
+/// `2026-11-24T09:15:02.123Z`.
+pub fn rfc3339(t: SystemTime) -> String {
+    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+    rfc3339_ms(d.as_millis() as u64)
+}
+
+pub fn rfc3339_ms(ms: u64) -> String {
+    let secs = ms / 1000;
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = if m <= 2 { y + 1 } else { y };
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        (rem % 3600) / 60,
+        rem % 60,
+        ms % 1000
+    )
+}
+
+pub fn mode(m: locks::LockMode) -> String {
+    match m {
+        locks::LockMode::Read => "read".into(),
+        locks::LockMode::Write => "write".into(),
+    }
+}
+
+pub fn agent_name(agents: &AgentRegistry, id: locks::AgentId) -> String {
+    agents
+        .get(id)
+        .map(|a| a.name)
+        .unwrap_or_else(|| "(ended)".into())
+}
+
+pub fn function_name(program: &Program, id: FunctionId) -> String {
+    program
+        .name_of(id)
+        .map(|n| n.to_string())
+        .unwrap_or_else(|| id.to_string())
+}
+
+pub fn holder(agents: &AgentRegistry, h: &locks::HolderView) -> HolderView {
+    HolderView {
+        agent_id: h.agent.to_string(),
+        agent_name: agent_name(agents, h.agent),
+        mode: mode(h.mode),
+        purpose: h.purpose.clone(),
+        since: rfc3339(h.since),
+        expires_at: rfc3339(h.expires_at),
+        fencing_token: h.token.0,
+    }
+}
+
+pub fn waiter(agents: &AgentRegistry, w: &locks::WaiterView) -> WaiterView {
+    WaiterView {
+        agent_id: w.agent.to_string(),
+        agent_name: agent_name(agents, w.agent),
+        mode: mode(w.mode),
+        position: w.position,
+        since: rfc3339(w.since),
+        purpose: w.purpose.clone(),
+    }
+}
+
+pub fn blocked(agents: &AgentRegistry, program: &Program, b: &Blocked) -> BlockedView {
+    BlockedView {
+        function_id: b.function.0,
+        function: function_name(program, b.function),
+        holders: b.holders.iter().map(|h| holder(agents, h)).collect(),
+        waiting_ahead: b.waiting_ahead.iter().map(|w| waiter(agents, w)).collect(),
+        queue_position: b.queue_position,
+        queue_length: b.queue_length,
+    }
+}
+
+pub fn granted(program: &Program, l: &HeldLock) -> GrantedView {
+    GrantedView {
+        function_id: l.function.0,
+        function: function_name(program, l.function),
+        mode: mode(l.mode),
+        fencing_token: l.token.0,
+        expires_at: rfc3339(l.expires_at),
+    }
+}
+
+pub fn node(program: &Program, id: NodeId, n: &Node) -> NodeView {
+    let namer = program.namer();
+    NodeView {
+        id: id.to_string(),
+        op: render_op(&n.op, &namer),
+        inputs: n.inputs.iter().map(|i| i.to_string()).collect(),
+    }
+}
+
+pub fn nodes(program: &Program, f: &Function) -> Vec<NodeView> {
+    f.nodes
+        .iter()
+        .map(|(id, n)| node(program, *id, n))
+        .collect()
+}
+
+pub fn diff(program: &Program, d: &FunctionDiff) -> DiffView {
+    let edge = |e: &crate::graph::Edge| EdgeView {
+        from: e.from.to_string(),
+        to: e.to.to_string(),
+        port: e.port,
+    };
+    DiffView {
+        name: d.name.as_ref().map(|c| TextChange {
+            before: Some(c.before.to_string()),
+            after: Some(c.after.to_string()),
+        }),
+        doc: d.doc.as_ref().map(|c| TextChange {
+            before: c.before.clone(),
+            after: c.after.clone(),
+        }),
+        signature: d.signature.as_ref().map(|c| TextChange {
+            before: Some(c.before.to_string()),
+            after: Some(c.after.to_string()),
+        }),
+        nodes_added: d
+            .nodes_added
+            .iter()
+            .map(|(id, n)| node(program, *id, n))
+            .collect(),
+        nodes_removed: d
+            .nodes_removed
+            .iter()
+            .map(|(id, n)| node(program, *id, n))
+            .collect(),
+        nodes_changed: d
+            .nodes_changed
+            .iter()
+            .map(|c| NodeChangeView {
+                id: c.id.to_string(),
+                before: node(program, c.id, &c.before),
+                after: node(program, c.id, &c.after),
+            })
+            .collect(),
+        edges_added: d.edges_added.iter().map(edge).collect(),
+        edges_removed: d.edges_removed.iter().map(edge).collect(),
+    }
+}
+
+pub fn commit(c: &CommitRecord) -> CommitView {
+    CommitView {
+        revision: c.revision.0,
+        time: rfc3339_ms(c.time_ms),
+        agent_id: c.agent_id.clone(),
+        agent_name: c.agent_name.clone(),
+        purpose: c.purpose.clone(),
+        summary: c.summary.clone(),
+        changes: c
+            .changes
+            .iter()
+            .map(|ch| ChangeView {
+                function_id: ch.function.0,
+                function: ch.name.to_string(),
+                before: ch.before.map(|h| h.to_hex()),
+                after: ch.after.map(|h| h.to_hex()),
+            })
+            .collect(),
+    }
+}
+
+pub fn diagnostic(d: &Diagnostic) -> DiagnosticView {
+    DiagnosticView {
+        function_id: d.function.0,
+        function: d.function_name.to_string(),
+        node: d.node.map(|n| n.to_string()),
+        code: d.code.as_str().to_string(),
+        message: d.message.clone(),
+        hint: d.hint.clone(),
+    }
+}
+
+pub fn conflict(program: &Program, c: &FunctionConflict) -> ConflictView {
+    let namer = program.namer();
+    ConflictView {
+        function_id: c.function.0,
+        function: c.name.to_string(),
+        base: c.base.to_hex(),
+        current: c.current.map(|h| h.to_hex()),
+        commits: c.commits.iter().map(commit).collect(),
+        diff: diff(program, &c.diff),
+        overlaps: c.overlaps.iter().map(|o| o.to_string()).collect(),
+        current_text: c
+            .current_function
+            .as_ref()
+            .map(|f| crate::graph::render_function(f, &namer)),
+    }
+}
+
+pub fn signature_text(f: &Function) -> String {
+    f.signature.to_string()
+}
+
+pub fn qualified(name: &QualifiedName) -> String {
+    name.to_string()
+}
+
+/// A value as JSON: numbers, booleans, null for unit; non-finite floats
+/// as their literal strings.
+pub fn value_json(v: &Value) -> serde_json::Value {
+    match *v {
+        Value::I64(x) => serde_json::json!(x),
+        Value::F64(x) if x.is_finite() => serde_json::json!(x),
+        Value::F64(_) => serde_json::Value::String(v.literal()),
+        Value::Bool(b) => serde_json::Value::Bool(b),
+        Value::Unit => serde_json::Value::Null,
+    }
+}
+
+/// Reads an argument of a known type from JSON; the error names what was
+/// expected.
+pub fn value_from_json(ty: Type, v: &serde_json::Value) -> Result<Value, String> {
+    use serde_json::Value as J;
+    match (ty, v) {
+        (Type::I64, J::Number(n)) => n
+            .as_i64()
+            .map(Value::I64)
+            .ok_or_else(|| format!("{n} is not an i64")),
+        (Type::F64, J::Number(n)) => n
+            .as_f64()
+            .map(Value::F64)
+            .ok_or_else(|| format!("{n} is not an f64")),
+        (Type::Bool, J::Bool(b)) => Ok(Value::Bool(*b)),
+        (Type::Unit, J::Null) => Ok(Value::Unit),
+        (_, J::String(s)) => Value::parse_as(ty, s),
+        (ty, other) => Err(format!("expected {ty}, got {other}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_formats_known_instants() {
+        assert_eq!(rfc3339_ms(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(rfc3339_ms(951_782_400_000), "2000-02-29T00:00:00.000Z");
+        assert_eq!(rfc3339_ms(1_795_000_000_123), "2026-11-18T11:06:40.123Z");
+    }
+
+    #[test]
+    fn values_cross_json_both_ways() {
+        for (ty, v) in [
+            (Type::I64, Value::I64(-3)),
+            (Type::F64, Value::F64(2.5)),
+            (Type::F64, Value::F64(f64::INFINITY)),
+            (Type::Bool, Value::Bool(true)),
+            (Type::Unit, Value::Unit),
+        ] {
+            assert_eq!(value_from_json(ty, &value_json(&v)), Ok(v));
+        }
+        assert!(value_from_json(Type::I64, &serde_json::json!(1.5)).is_err());
+        assert!(value_from_json(Type::Bool, &serde_json::json!(1)).is_err());
+        assert_eq!(
+            value_from_json(Type::F64, &serde_json::json!(2)),
+            Ok(Value::F64(2.0))
+        );
+    }
+}

@@ -1,0 +1,602 @@
+//! The acceptance story of DESIGN.md section 10, driven only through MCP
+//! clients: rmcp's client in-process, over HTTP with a protocol session,
+//! and over HTTP without one (register_agent + `session`).
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use serde_json::json;
+
+async fn agent_id(client: &Client) -> String {
+    let r = ok(&call(client, "register_agent", json!({})).await);
+    r["agent_id"].as_str().unwrap().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_agents_contend_for_a_write_lock() {
+    let s = Server::start().await;
+    let alice = s.http_session().await;
+    ok(&call(
+        &alice,
+        "register_agent",
+        json!({"name": "alice", "purpose": "refactor f"}),
+    )
+    .await);
+    let alice_id = agent_id(&alice).await;
+    let bob = s.http_stateless().await;
+    let (bob_session, _) = register(&bob, "bob").await;
+    let carol = s.in_process("carol").await;
+
+    ok(&call(
+        &alice,
+        "acquire_locks",
+        json!({"locks": [{"function": "demo::f", "mode": "write"}]}),
+    )
+    .await);
+    // Bob sees who holds it and where he would stand.
+    let denied = err(
+        &call(
+            &bob,
+            "acquire_locks",
+            json!({"locks": [{"function": "demo::f", "mode": "write"}], "session": bob_session}),
+        )
+        .await,
+        "lock_denied",
+    );
+    let b = &denied["blocked"][0];
+    assert_eq!(b["holders"][0]["agent_id"], alice_id.as_str());
+    assert_eq!(b["holders"][0]["agent_name"], "alice");
+    assert_eq!(b["holders"][0]["mode"], "write");
+    assert_eq!(b["holders"][0]["purpose"], "refactor f");
+    assert_eq!(
+        (b["queue_position"].as_u64(), b["queue_length"].as_u64()),
+        (Some(1), Some(0))
+    );
+
+    // Bob queues; Carol, arriving later, sees she would be second.
+    let bob_wait = {
+        let session = bob_session.clone();
+        tokio::spawn(async move {
+            let r = call(&bob, "acquire_locks", json!({"locks": [{"function": "demo::f", "mode": "write"}], "wait_ms": 10000, "session": session})).await;
+            (bob, r)
+        })
+    };
+    eventually("bob to queue", async || s.hub.locks().n_waiting() == 1).await;
+    let denied = err(
+        &call(
+            &carol,
+            "acquire_locks",
+            json!({"locks": [{"function": "demo::f", "mode": "read"}]}),
+        )
+        .await,
+        "lock_denied",
+    );
+    let b = &denied["blocked"][0];
+    assert_eq!(
+        (b["queue_position"].as_u64(), b["queue_length"].as_u64()),
+        (Some(2), Some(1))
+    );
+    assert_eq!(b["waiting_ahead"][0]["agent_name"], "bob");
+    let status = ok(&call(&carol, "lock_status", json!({"function": "demo::f"})).await);
+    assert_eq!(status["locks"][0]["waiters"][0]["agent_name"], "bob");
+    assert_eq!(status["locks"][0]["waiters"][0]["position"], 1);
+
+    // Alice releases: Bob is granted from the queue.
+    ok(&call(&alice, "release_locks", json!({})).await);
+    let (bob, granted) = bob_wait.await.unwrap();
+    let granted = ok(&granted);
+    assert_eq!(granted["granted"][0]["function"], "demo::f");
+    assert_eq!(granted["granted"][0]["mode"], "write");
+    let status = ok(&call(&carol, "lock_status", json!({})).await);
+    assert_eq!(status["locks"][0]["holders"][0]["agent_name"], "bob");
+    drop(bob);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_is_all_or_nothing() {
+    let s = Server::start().await;
+    let alice = s.in_process("alice").await;
+    let bob = s.in_process("bob").await;
+    ok(&call(
+        &alice,
+        "acquire_locks",
+        json!({"locks": [{"function": "demo::f", "mode": "read"}]}),
+    )
+    .await);
+    ok(&call(
+        &bob,
+        "acquire_locks",
+        json!({"locks": [{"function": "demo::g", "mode": "write"}]}),
+    )
+    .await);
+    // f is free for a write upgrade, g is not: nothing is granted, and
+    // alice keeps exactly the read lock she had.
+    let denied = err(
+        &call(&alice, "acquire_locks", json!({"locks": [{"function": "demo::f", "mode": "write"}, {"function": "demo::g", "mode": "write"}]})).await,
+        "lock_denied",
+    );
+    assert_eq!(denied["blocked"].as_array().unwrap().len(), 1);
+    assert_eq!(denied["blocked"][0]["function"], "demo::g");
+    let mine = ok(&call(&alice, "lock_status", json!({})).await)["yours"].clone();
+    assert_eq!(mine.as_array().unwrap().len(), 1);
+    assert_eq!(
+        (mine[0]["function"].as_str(), mine[0]["mode"].as_str()),
+        (Some("demo::f"), Some("read"))
+    );
+}
+
+async fn read(client: &Client, function: &str) -> serde_json::Value {
+    ok(&call(client, "get_function", json!({"function": function})).await)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stale_edit_gets_the_conflict_diff_and_disjoint_edit_merges() {
+    let s = Server::start().await;
+    let alice = s.http_session().await;
+    let bob = s.in_process("bob").await;
+    read(&alice, "demo::f").await;
+    let base = read(&bob, "demo::f").await["hash"].clone();
+    let done = ok(&call(&alice, "propose_edit", json!({"ops": [{"set_op": {"function": "demo::f", "node": "%1", "op": "const 10"}}], "purpose": "bump"})).await);
+    assert_eq!(done["status"], "committed");
+    let rev = done["revision"].clone();
+
+    // Bob's edit touches the same node: a conflict naming Alice's commit and
+    // exactly what changed, with the current text.
+    let conflict = err(
+        &call(
+            &bob,
+            "propose_edit",
+            json!({"ops": [{"set_op": {"function": "demo::f", "node": "%1", "op": "const 20"}}]}),
+        )
+        .await,
+        "conflict",
+    );
+    let c = &conflict["conflicts"][0];
+    assert_eq!(c["function"], "demo::f");
+    assert_eq!(c["base"], base);
+    assert_eq!(c["commits"][0]["revision"], rev);
+    assert_eq!(c["commits"][0]["purpose"], "bump");
+    assert_eq!(c["diff"]["nodes_changed"][0]["id"], "%1");
+    assert_eq!(c["diff"]["nodes_changed"][0]["before"]["op"], "const 1");
+    assert_eq!(c["diff"]["nodes_changed"][0]["after"]["op"], "const 10");
+    assert!(
+        c["current_text"]
+            .as_str()
+            .unwrap()
+            .contains("%1 = const 10")
+    );
+    assert!(!c["overlaps"].as_array().unwrap().is_empty());
+
+    // A disjoint edit written against the same stale base merges.
+    let merged = ok(&call(
+        &bob,
+        "propose_edit",
+        json!({
+            "ops": [{"set_op": {"function": "demo::f", "node": "%3", "op": "const 30"}}],
+            "base": {"demo::f": base},
+        }),
+    )
+    .await);
+    assert_eq!(merged["functions"][0]["merged"], true);
+    let text = read(&bob, "demo::f").await["text"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        text.contains("%1 = const 10") && text.contains("%3 = const 30"),
+        "{text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_breaking_edit_is_refused_with_diagnostics() {
+    let s = Server::start().await;
+    let alice = s.in_process("alice").await;
+    let before = ok(&call(&alice, "verify_all", json!({})).await)["root_hash"].clone();
+    read(&alice, "demo::f").await;
+    let refused = err(
+        &call(
+            &alice,
+            "propose_edit",
+            json!({"ops": [{"set_inputs": {"function": "demo::f", "node": "%6", "inputs": []}}]}),
+        )
+        .await,
+        "verification_failed",
+    );
+    assert_eq!(refused["diagnostics"][0]["code"], "arity");
+    assert_eq!(refused["diagnostics"][0]["node"], "%6");
+    let after = ok(&call(&alice, "verify_all", json!({})).await);
+    assert_eq!(after["root_hash"], before);
+    assert_eq!(after["ok"], true);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ended_session_releases_its_locks_at_once() {
+    let s = Server::start().await;
+    let alice = s.http_session().await;
+    let bob = s.in_process("bob").await;
+    ok(&call(
+        &alice,
+        "acquire_locks",
+        json!({"locks": [{"function": "demo::f", "mode": "write"}]}),
+    )
+    .await);
+    err(
+        &call(
+            &bob,
+            "acquire_locks",
+            json!({"locks": [{"function": "demo::f", "mode": "write"}]}),
+        )
+        .await,
+        "lock_denied",
+    );
+    // Closing the client sends DELETE for the protocol session.
+    alice.cancel().await.unwrap();
+    eventually("the session's locks to go", async || {
+        s.hub.locks().status().is_empty()
+    })
+    .await;
+    ok(&call(
+        &bob,
+        "acquire_locks",
+        json!({"locks": [{"function": "demo::f", "mode": "write"}]}),
+    )
+    .await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_lease_lets_the_waiter_in_and_fences_the_old_holder_out() {
+    let s = Server::start().await;
+    let alice = s.in_process("alice").await;
+    let bob = s.http_stateless().await;
+    let (bob_session, _) = register(&bob, "bob").await;
+    read(&alice, "demo::f").await;
+    ok(&call(
+        &alice,
+        "acquire_locks",
+        json!({"locks": [{"function": "demo::f", "mode": "write"}], "ttl_ms": 300}),
+    )
+    .await);
+    // Bob waits; the lease lapses without any release and he is granted.
+    let granted = ok(&call(&bob, "acquire_locks", json!({"locks": [{"function": "demo::f", "mode": "write"}], "wait_ms": 10000, "session": bob_session})).await);
+    assert!(granted["waited_ms"].as_u64().unwrap() >= 200, "{granted}");
+    ok(&call(
+        &bob,
+        "get_function",
+        json!({"function": "demo::f", "session": bob_session}),
+    )
+    .await);
+    ok(&call(&bob, "propose_edit", json!({"ops": [{"set_op": {"function": "demo::f", "node": "%3", "op": "const 3"}}], "session": bob_session})).await);
+    // Alice's edit relied on her lapsed lease: while Bob holds the lock it
+    // is denied, and after he is done it is fenced out as expired.
+    err(
+        &call(
+            &alice,
+            "propose_edit",
+            json!({"ops": [{"set_op": {"function": "demo::f", "node": "%1", "op": "const 9"}}]}),
+        )
+        .await,
+        "lock_denied",
+    );
+    ok(&call(&bob, "release_locks", json!({"session": bob_session})).await);
+    let expired = err(
+        &call(
+            &alice,
+            "propose_edit",
+            json!({"ops": [{"set_op": {"function": "demo::f", "node": "%1", "op": "const 9"}}]}),
+        )
+        .await,
+        "lock_expired",
+    );
+    assert_eq!(expired["function"], "demo::f");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deadlock_is_refused_and_nobody_loses_a_lock() {
+    let s = Server::start().await;
+    let alice = s.in_process("alice").await;
+    let bob = s.in_process("bob").await;
+    let alice_id = agent_id(&alice).await;
+    let bob_id = agent_id(&bob).await;
+    ok(&call(
+        &alice,
+        "acquire_locks",
+        json!({"locks": [{"function": "demo::f", "mode": "write"}]}),
+    )
+    .await);
+    ok(&call(
+        &bob,
+        "acquire_locks",
+        json!({"locks": [{"function": "demo::g", "mode": "write"}]}),
+    )
+    .await);
+    let alice_wait = tokio::spawn(async move {
+        let r = call(
+            &alice,
+            "acquire_locks",
+            json!({"locks": [{"function": "demo::g", "mode": "write"}], "wait_ms": 10000}),
+        )
+        .await;
+        (alice, r)
+    });
+    eventually("alice to queue", async || s.hub.locks().n_waiting() == 1).await;
+    let refused = err(
+        &call(
+            &bob,
+            "acquire_locks",
+            json!({"locks": [{"function": "demo::f", "mode": "write"}], "wait_ms": 10000}),
+        )
+        .await,
+        "deadlock",
+    );
+    let cycle: Vec<&str> = refused["cycle"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["agent_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        cycle,
+        vec![bob_id.as_str(), alice_id.as_str(), bob_id.as_str()]
+    );
+    // Bob still holds g, alice still holds f and waits.
+    let status = ok(&call(&bob, "lock_status", json!({})).await);
+    assert_eq!(status["yours"][0]["function"], "demo::g");
+    assert_eq!(status["locks"].as_array().unwrap().len(), 2);
+    ok(&call(&bob, "release_locks", json!({})).await);
+    let (_alice, granted) = alice_wait.await.unwrap();
+    assert_eq!(ok(&granted)["granted"][0]["function"], "demo::g");
+}
+
+fn wait_call(progress_token: Option<i64>) -> rmcp::model::CallToolRequestParams {
+    let mut params = rmcp::model::CallToolRequestParams::new("acquire_locks").with_arguments(
+        json!({"locks": [{"function": "demo::f", "mode": "write"}], "wait_ms": 60000})
+            .as_object()
+            .unwrap()
+            .clone(),
+    );
+    if let Some(t) = progress_token {
+        params.meta = Some(rmcp::model::RequestMetaObject::with_progress_token(
+            rmcp::model::ProgressToken(rmcp::model::NumberOrString::Number(t)),
+        ));
+    }
+    params
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_waiter_gets_progress_and_a_cancelled_wait_leaves_the_queue() {
+    let s = Server::start().await;
+    let alice = s.in_process("alice").await;
+    let bob = s.http_session().await;
+    ok(&call(
+        &alice,
+        "acquire_locks",
+        json!({"locks": [{"function": "demo::f", "mode": "write"}]}),
+    )
+    .await);
+    let progress = bob.service().progress.clone();
+    let peer = bob.peer().clone();
+    let waiting = tokio::spawn(async move {
+        let _ = peer.call_tool(wait_call(Some(7))).await;
+    });
+    eventually("a progress notification", async || {
+        !progress.lock().unwrap().is_empty()
+    })
+    .await;
+    let first = progress.lock().unwrap()[0].clone();
+    let message = first.message.unwrap();
+    assert!(
+        message.contains("demo::f: position 1 of 1, held by alice"),
+        "{message}"
+    );
+    // Dropping the call sends notifications/cancelled: bob leaves the queue
+    // at once (well before the 5 s progress tick).
+    let t0 = std::time::Instant::now();
+    waiting.abort();
+    eventually("the queue to empty", async || {
+        s.hub.locks().n_waiting() == 0
+    })
+    .await;
+    assert!(
+        t0.elapsed() < std::time::Duration::from_secs(4),
+        "took {:?}",
+        t0.elapsed()
+    );
+    drop(bob);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_goes_away_leaves_the_queue() {
+    let s = Server::start_with(|c| c.locks.progress_interval = Duration::from_millis(200)).await;
+    let alice = s.in_process("alice").await;
+    ok(&call(
+        &alice,
+        "acquire_locks",
+        json!({"locks": [{"function": "demo::f", "mode": "write"}]}),
+    )
+    .await);
+    let bob = s.http_stateless().await;
+    let (session, _) = register(&bob, "bob").await;
+    let waiting = tokio::spawn(async move {
+        let mut params = wait_call(None);
+        params
+            .arguments
+            .as_mut()
+            .unwrap()
+            .insert("session".into(), json!(session));
+        let _ = bob.call_tool(params).await;
+    });
+    eventually("bob to queue", async || s.hub.locks().n_waiting() == 1).await;
+    // The whole client vanishes mid-wait.
+    waiting.abort();
+    eventually("the queue to empty", async || {
+        s.hub.locks().n_waiting() == 0
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn identity_rules_over_stateless_http() {
+    let s = Server::start().await;
+    let anon = s.http_stateless().await;
+    // Reads work without an identity, but do not count as a read.
+    let f = ok(&call(&anon, "get_function", json!({"function": "demo::f"})).await);
+    assert_eq!(f["read_recorded"], false);
+    // Anything that acts for an agent needs one.
+    err(
+        &call(
+            &anon,
+            "acquire_locks",
+            json!({"locks": [{"function": "demo::f", "mode": "write"}]}),
+        )
+        .await,
+        "session_required",
+    );
+    err(
+        &call(
+            &anon,
+            "propose_edit",
+            json!({"ops": [{"set_doc": {"function": "demo::f", "doc": "x"}}]}),
+        )
+        .await,
+        "session_required",
+    );
+    err(
+        &call(&anon, "release_locks", json!({"session": "not-a-handle"})).await,
+        "session_required",
+    );
+    let (session, id) = register(&anon, "dana").await;
+    let agents = ok(&call(&anon, "list_agents", json!({"session": session})).await);
+    let me: Vec<_> = agents["agents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["you"] == true)
+        .collect();
+    assert_eq!(me.len(), 1);
+    assert_eq!(me[0]["agent_id"], id.as_str());
+    assert_eq!(me[0]["transport"], "http_stateless");
+    // The secret never appears in what others see.
+    let other = s.in_process("eve").await;
+    let seen = call(&other, "list_agents", json!({})).await;
+    assert!(
+        !serde_json::to_string(&seen.structured_content)
+            .unwrap()
+            .contains(&session)
+    );
+    // A blind write is refused; after a read it goes through.
+    err(
+        &call(
+            &anon,
+            "propose_edit",
+            json!({"ops": [{"set_doc": {"function": "demo::f", "doc": "x"}}], "session": session}),
+        )
+        .await,
+        "read_required",
+    );
+    ok(&call(
+        &anon,
+        "get_function",
+        json!({"function": "demo::f", "session": session}),
+    )
+    .await);
+    ok(&call(
+        &anon,
+        "propose_edit",
+        json!({"ops": [{"set_doc": {"function": "demo::f", "doc": "x"}}], "session": session}),
+    )
+    .await);
+    let log = ok(&call(&anon, "history", json!({"function": "demo::f", "limit": 1})).await);
+    assert_eq!(log["commits"][0]["agent_id"], id.as_str());
+    assert_eq!(log["commits"][0]["agent_name"], "dana");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tools_read_run_diff_and_page() {
+    let s = Server::start().await;
+    let a = s.in_process("alice").await;
+    let run = ok(&call(
+        &a,
+        "run_function",
+        json!({"function": "demo::f", "args": [4]}),
+    )
+    .await);
+    assert_eq!(run["value"], 13);
+    let e = err(
+        &call(
+            &a,
+            "run_function",
+            json!({"function": "demo::f", "args": []}),
+        )
+        .await,
+        "runtime_error",
+    );
+    assert_eq!(e["runtime_code"], "bad_argument");
+    let page = ok(&call(&a, "program_overview", json!({"limit": 1})).await);
+    assert_eq!(page["functions"][0]["name"], "demo::f");
+    let next = ok(&call(
+        &a,
+        "program_overview",
+        json!({"limit": 1, "cursor": page["next_cursor"]}),
+    )
+    .await);
+    assert_eq!(next["functions"][0]["name"], "demo::g");
+    assert!(next.get("next_cursor").is_none());
+    let before = read(&a, "demo::f").await["hash"].clone();
+    ok(&call(
+        &a,
+        "propose_edit",
+        json!({"ops": [
+            {"add_node": {"function": "demo::f", "op": "const 7", "as": "$seven"}},
+            {"set_inputs": {"function": "demo::f", "node": "%5", "inputs": ["%2", "$seven"]}},
+        ]}),
+    )
+    .await);
+    let d = ok(&call(&a, "diff", json!({"function": "demo::f", "from": before})).await);
+    assert_eq!(d["diff"]["nodes_added"][0]["id"], "%7");
+    assert_eq!(d["diff"]["edges_added"][0]["from"], "%7");
+    assert_eq!(d["diff"]["edges_removed"][0]["from"], "%4");
+    let json_form = ok(&call(&a, "get_function", json!({"function": 1, "format": "json"})).await);
+    assert!(
+        json_form["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n["id"] == "%7")
+    );
+    assert_eq!(
+        ok(&call(&a, "run_function", json!({"function": "#1", "args": [4]})).await)["value"],
+        12
+    );
+    let hist = ok(&call(&a, "history", json!({"limit": 1})).await);
+    assert_eq!(hist["commits"].as_array().unwrap().len(), 1);
+    assert!(hist["next_before_revision"].is_u64());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stateless_agents_idle_out_but_not_while_waiting() {
+    let s = Server::start_with(|c| c.stateless_idle = Duration::from_millis(300)).await;
+    let bob = s.http_stateless().await;
+    let (bob_session, _) = register(&bob, "bob").await;
+    let alice = s.in_process("alice").await;
+    ok(&call(
+        &alice,
+        "acquire_locks",
+        json!({"locks": [{"function": "demo::f", "mode": "write"}], "ttl_ms": 1500}),
+    )
+    .await);
+    // Bob waits longer than the idle limit; he is not reaped meanwhile.
+    let granted = call(&bob, "acquire_locks", json!({"locks": [{"function": "demo::f", "mode": "write"}], "wait_ms": 20000, "session": bob_session})).await;
+    ok(&granted);
+    // Idle afterwards, he is ended and his lock goes.
+    eventually("bob to be reaped", async || {
+        s.hub.locks().status().is_empty()
+    })
+    .await;
+    err(
+        &call(&bob, "release_locks", json!({"session": bob_session})).await,
+        "session_required",
+    );
+}
