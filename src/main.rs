@@ -352,18 +352,11 @@ async fn serve(
 }
 
 async fn stdio_standalone(dir: &Path) -> anyhow::Result<()> {
-    use rmcp::ServiceExt;
     let hub = Hub::open(HubConfig::new(dir))
         .context("cannot open the store (omit --standalone to join the hub that owns it)")?;
-    let server =
-        cograph::mcp::CographServer::for_connection(hub.clone(), Transport::Stdio, "stdio agent");
-    let running = server
-        .serve(rmcp::transport::stdio())
-        .await
-        .context("the MCP session did not start")?;
-    let _ = running.waiting().await;
+    let result = hub::serve_stdio(hub.clone()).await;
     hub.shutdown().await;
-    Ok(())
+    result
 }
 
 fn status(data: &Path, token: Option<String>) -> anyhow::Result<ExitCode> {

@@ -217,7 +217,10 @@ pub fn from_service(e: ServiceError, program: &Program, agents: &AgentRegistry) 
             let list: Vec<String> = functions.iter().map(|(_, n)| n.to_string()).collect();
             ToolFailure::new(
                 "read_required",
-                format!("you have not read {}: edits are checked against what you last read", names(&list)),
+                format!(
+                    "you have not read {}: edits are checked against what you last read",
+                    list.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+                ),
                 "call get_function on each first (or pass `base` with the hash your ops were written against)",
             )
             .with("functions", &list)

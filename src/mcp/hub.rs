@@ -120,6 +120,18 @@ pub async fn serve_socket(
     }
 }
 
+/// Serves one agent on this process's stdin/stdout until stdin closes
+/// (`cograph stdio --standalone`).
+pub async fn serve_stdio(hub: Arc<Hub>) -> anyhow::Result<()> {
+    let server = CographServer::for_connection(hub, Transport::Stdio, "stdio agent");
+    let running = server
+        .serve(rmcp::transport::stdio())
+        .await
+        .context("the MCP session did not start")?;
+    let _ = running.waiting().await;
+    Ok(())
+}
+
 /// Connects to the hub for `dir`, starting one in the background if none
 /// answers.
 pub async fn connect_or_start(dir: &Path) -> anyhow::Result<UnixStream> {

@@ -733,8 +733,9 @@ impl CographServer {
         if args.args.len() != signature.params.len() {
             return Err(self.fail(crate::service::ServiceError::Runtime(
                 crate::eval::RuntimeError::BadArgument(format!(
-                    "`{function}` {signature} takes {} arguments, got {}",
+                    "`{function}` {signature} takes {} argument{}, got {}",
                     signature.params.len(),
+                    if signature.params.len() == 1 { "" } else { "s" },
                     args.args.len()
                 )),
             )));
@@ -872,8 +873,38 @@ impl CographServer {
     }
 }
 
+/// rmcp reports arguments that fail to decode as a tool result; DESIGN.md
+/// asks for a JSON-RPC invalid-params error naming the field, so that a
+/// malformed call is never mistaken for a tool outcome.
+fn argument_error(response: &rmcp::model::CallToolResponse) -> Option<String> {
+    let rmcp::model::CallToolResponse::Complete(result) = response else {
+        return None;
+    };
+    if result.is_error != Some(true) || result.structured_content.is_some() {
+        return None;
+    }
+    let text = result.content.first()?.as_text()?.text.clone();
+    text.starts_with("failed to deserialize parameters:")
+        .then(|| text.replacen("failed to deserialize parameters:", "invalid arguments:", 1))
+}
+
 #[tool_handler(router = ROUTER)]
 impl ServerHandler for CographServer {
+    async fn call_tool(
+        &self,
+        request: rmcp::model::CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<rmcp::model::CallToolResponse, ErrorData> {
+        let name = request.name.clone();
+        let call = rmcp::handler::server::tool::ToolCallContext::new(self, request, context);
+        let response = ROUTER.call(call).await?;
+        if let Some(message) = argument_error(&response) {
+            tracing::debug!(tool = %name, %message, "malformed arguments");
+            return Err(ErrorData::invalid_params(message, None));
+        }
+        Ok(response)
+    }
+
     fn get_info(&self) -> ServerConfig {
         ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
             .with_server_info(

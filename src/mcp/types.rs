@@ -47,11 +47,43 @@ impl<T: JsonSchema> JsonSchema for Checked<T> {
 }
 
 /// A function by id (`7`) or by name (`"math::fib"`; `"#7"` also works).
-#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, JsonSchema, PartialEq, Eq)]
 #[serde(untagged)]
 pub enum FunctionArg {
     Id(u64),
     Name(String),
+}
+
+/// The JSON kind of a value, for error messages.
+fn kind(v: &serde_json::Value) -> &'static str {
+    match v {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
+    }
+}
+
+impl<'de> Deserialize<'de> for FunctionArg {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = serde_json::Value::deserialize(d)?;
+        match &v {
+            serde_json::Value::Number(n) if n.as_u64().is_some() => {
+                Ok(FunctionArg::Id(n.as_u64().unwrap_or_default()))
+            }
+            serde_json::Value::String(s) if !s.is_empty() => Ok(FunctionArg::Name(s.clone())),
+            _ => Err(serde::de::Error::custom(format!(
+                "expected a function name like \"module::name\" or a function id (a non-negative integer), got {}",
+                if matches!(&v, serde_json::Value::String(_)) {
+                    "an empty string"
+                } else {
+                    kind(&v)
+                }
+            ))),
+        }
+    }
 }
 
 impl FunctionArg {
@@ -505,11 +537,27 @@ pub struct LockStatusResult {
 
 /// A node: `"%3"` (or the number 3), or `"$name"` for a node added earlier
 /// in the same request with `as`.
-#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, Serialize, JsonSchema)]
 #[serde(untagged)]
 pub enum NodeArg {
     Id(u32),
     Ref(String),
+}
+
+impl<'de> Deserialize<'de> for NodeArg {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = serde_json::Value::deserialize(d)?;
+        match &v {
+            serde_json::Value::Number(n) if n.as_u64().is_some_and(|x| x <= u32::MAX as u64) => {
+                Ok(NodeArg::Id(n.as_u64().unwrap_or_default() as u32))
+            }
+            serde_json::Value::String(s) => Ok(NodeArg::Ref(s.clone())),
+            _ => Err(serde::de::Error::custom(format!(
+                "expected a node like \"%3\" or \"$name\", got {}",
+                kind(&v)
+            ))),
+        }
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
@@ -771,11 +819,27 @@ pub struct DiffArgs {
 
 /// A version: a revision number (the function as of that revision) or a
 /// content hash.
-#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, JsonSchema)]
 #[serde(untagged)]
 pub enum VersionArg {
     Revision(u64),
     Hash(String),
+}
+
+impl<'de> Deserialize<'de> for VersionArg {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = serde_json::Value::deserialize(d)?;
+        match &v {
+            serde_json::Value::Number(n) if n.as_u64().is_some() => {
+                Ok(VersionArg::Revision(n.as_u64().unwrap_or_default()))
+            }
+            serde_json::Value::String(s) => Ok(VersionArg::Hash(s.clone())),
+            _ => Err(serde::de::Error::custom(format!(
+                "expected a revision number or a content hash, got {}",
+                kind(&v)
+            ))),
+        }
+    }
 }
 
 #[derive(Debug, Serialize, JsonSchema)]

@@ -440,6 +440,15 @@ impl Hub {
             }
             VersionSel::Revision(rev) => {
                 let rev = *rev;
+                let now = self.snapshot().revision();
+                if rev > now {
+                    return Err(ServiceError::NotFound {
+                        what: format!(
+                            "there is no revision {} yet (the latest is {})",
+                            rev.0, now.0
+                        ),
+                    });
+                }
                 let Some(hash) = self.store_read(move |s| s.version_at(id, rev)).await? else {
                     return Ok(None);
                 };
