@@ -1,0 +1,274 @@
+//! Lock table behaviour in time, on tokio's paused clock: leases that
+//! lapse, waiters granted from the queue, fairness to writers, deadlock
+//! refusal, and waiters that leave (timeout, cancel, drop, agent end).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use cograph::graph::FunctionId;
+use cograph::locks::{
+    AcquireError, AgentId, LeaseCheck, LockConfig, LockMode, LockRequest, LockTable, LockTarget,
+};
+use tokio_util::sync::CancellationToken;
+
+fn req(agent: u64, fs: &[(u64, LockMode)], ttl_ms: Option<u64>) -> LockRequest {
+    LockRequest {
+        agent: AgentId(agent),
+        targets: fs
+            .iter()
+            .map(|(f, m)| LockTarget {
+                function: FunctionId(*f),
+                mode: *m,
+            })
+            .collect(),
+        ttl: ttl_ms.map(Duration::from_millis),
+        purpose: None,
+    }
+}
+
+const W: LockMode = LockMode::Write;
+const R: LockMode = LockMode::Read;
+
+fn table() -> Arc<LockTable> {
+    LockTable::new(LockConfig::default())
+}
+
+async fn settle() {
+    for _ in 0..20 {
+        tokio::task::yield_now().await;
+    }
+}
+
+fn spawn_wait(
+    t: &Arc<LockTable>,
+    r: LockRequest,
+    wait_ms: u64,
+) -> tokio::task::JoinHandle<Result<cograph::locks::Grant, AcquireError>> {
+    let t = t.clone();
+    tokio::spawn(async move {
+        t.acquire(
+            r,
+            Duration::from_millis(wait_ms),
+            &CancellationToken::new(),
+            None,
+        )
+        .await
+    })
+}
+
+fn queue(t: &LockTable, f: u64) -> Vec<u64> {
+    t.status()
+        .into_iter()
+        .find(|v| v.function == FunctionId(f))
+        .map(|v| v.waiters.iter().map(|w| w.agent.0).collect())
+        .unwrap_or_default()
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_expired_lease_neither_blocks_nor_authorises_before_any_sweep() {
+    // No sweeper runs in this test.
+    let t = table();
+    t.try_acquire(&req(1, &[(1, W)], Some(100))).unwrap();
+    assert!(matches!(
+        t.lease(AgentId(1), FunctionId(1)),
+        LeaseCheck::Live(_)
+    ));
+    assert!(t.try_acquire(&req(2, &[(1, R)], None)).is_err());
+    tokio::time::advance(Duration::from_millis(99)).await;
+    assert!(
+        t.try_acquire(&req(2, &[(1, R)], None)).is_err(),
+        "still live 1 ms before expiry"
+    );
+    tokio::time::advance(Duration::from_millis(1)).await;
+    // The instant it expires: no authority, no blocking.
+    assert!(matches!(
+        t.lease(AgentId(1), FunctionId(1)),
+        LeaseCheck::Expired { .. }
+    ));
+    assert!(
+        t.conflicting_holders(AgentId(2), FunctionId(1), W)
+            .is_empty()
+    );
+    t.try_acquire(&req(2, &[(1, W)], None)).unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_waiter_is_granted_when_the_holders_lease_expires() {
+    let t = table();
+    let _sweeper = t.spawn_sweeper(CancellationToken::new());
+    t.try_acquire(&req(1, &[(1, W)], Some(100))).unwrap();
+    let waiter = spawn_wait(&t, req(2, &[(1, W)], None), 10_000);
+    settle().await;
+    assert_eq!(queue(&t, 1), vec![2]);
+    tokio::time::advance(Duration::from_millis(100)).await;
+    settle().await;
+    let grant = waiter.await.unwrap().unwrap();
+    assert_eq!(grant.locks[0].function, FunctionId(1));
+    assert!(matches!(
+        t.lease(AgentId(1), FunctionId(1)),
+        LeaseCheck::Expired { .. }
+    ));
+    assert!(matches!(
+        t.lease(AgentId(2), FunctionId(1)),
+        LeaseCheck::Live(_)
+    ));
+}
+
+#[tokio::test(start_paused = true)]
+async fn continuously_arriving_readers_do_not_starve_a_waiting_writer() {
+    let t = table();
+    t.try_acquire(&req(1, &[(1, R)], None)).unwrap();
+    let writer = spawn_wait(&t, req(100, &[(1, W)], None), 60_000);
+    settle().await;
+    // Readers keep arriving while the first one still reads: each is held
+    // back behind the writer, and told it would be second in line.
+    for reader in 2..20 {
+        let err = t.try_acquire(&req(reader, &[(1, R)], None)).unwrap_err();
+        let AcquireError::Denied(d) = err else {
+            panic!("{err:?}")
+        };
+        assert_eq!(d.blocked[0].queue_position, 2);
+        assert_eq!(d.blocked[0].waiting_ahead[0].agent, AgentId(100));
+        tokio::time::advance(Duration::from_millis(10)).await;
+    }
+    t.release(AgentId(1), None);
+    settle().await;
+    assert_eq!(writer.await.unwrap().unwrap().locks[0].mode, W);
+}
+
+#[tokio::test(start_paused = true)]
+async fn two_and_three_agent_cycles_are_refused_without_revoking_locks() {
+    let t = table();
+    // Two agents: 1 holds f1 and waits for f2; 2 holds f2 and asks for f1.
+    t.try_acquire(&req(1, &[(1, W)], None)).unwrap();
+    t.try_acquire(&req(2, &[(2, W)], None)).unwrap();
+    let w1 = spawn_wait(&t, req(1, &[(2, W)], None), 60_000);
+    settle().await;
+    let err = t
+        .acquire(
+            req(2, &[(1, W)], None),
+            Duration::from_secs(60),
+            &CancellationToken::new(),
+            None,
+        )
+        .await
+        .unwrap_err();
+    let AcquireError::Deadlock { cycle, .. } = err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(cycle, vec![AgentId(2), AgentId(1), AgentId(2)]);
+    assert_eq!(t.held_by(AgentId(1)).len(), 1);
+    assert_eq!(t.held_by(AgentId(2)).len(), 1);
+    assert_eq!(
+        queue(&t, 1),
+        Vec::<u64>::new(),
+        "the refused request was not queued"
+    );
+
+    // Three agents: 3 holds f3 and waits for f1 (held by 1, who waits for
+    // f2 held by 2); 2 asking for f3 closes 2 -> 3 -> 1 -> 2.
+    t.try_acquire(&req(3, &[(3, W)], None)).unwrap();
+    let w3 = spawn_wait(&t, req(3, &[(1, W)], None), 60_000);
+    settle().await;
+    let err = t
+        .acquire(
+            req(2, &[(3, R)], None),
+            Duration::from_secs(60),
+            &CancellationToken::new(),
+            None,
+        )
+        .await
+        .unwrap_err();
+    let AcquireError::Deadlock { cycle, .. } = err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(cycle, vec![AgentId(2), AgentId(3), AgentId(1), AgentId(2)]);
+    for a in 1..=3 {
+        assert_eq!(t.held_by(AgentId(a)).len(), 1, "agent {a} kept its lock");
+    }
+    // Without waiting, the same request is simply denied.
+    assert!(matches!(
+        t.try_acquire(&req(2, &[(3, R)], None)),
+        Err(AcquireError::Denied(_))
+    ));
+    t.release(AgentId(2), None);
+    settle().await;
+    assert!(w1.await.unwrap().is_ok());
+    t.release(AgentId(1), None);
+    settle().await;
+    assert!(w3.await.unwrap().is_ok());
+}
+
+#[tokio::test(start_paused = true)]
+async fn waiters_that_time_out_or_are_cancelled_leave_and_those_behind_move_up() {
+    let t = table();
+    t.try_acquire(&req(1, &[(1, W)], None)).unwrap();
+    let a = spawn_wait(&t, req(2, &[(1, W)], None), 100);
+    settle().await;
+    let cancel = CancellationToken::new();
+    let b = {
+        let t = t.clone();
+        let cancel = cancel.clone();
+        tokio::spawn(async move {
+            t.acquire(
+                req(3, &[(1, W)], None),
+                Duration::from_secs(60),
+                &cancel,
+                None,
+            )
+            .await
+        })
+    };
+    settle().await;
+    let c = spawn_wait(&t, req(4, &[(1, R)], None), 60_000);
+    settle().await;
+    assert_eq!(queue(&t, 1), vec![2, 3, 4]);
+    tokio::time::advance(Duration::from_millis(100)).await;
+    settle().await;
+    let AcquireError::Timeout(d) = a.await.unwrap().unwrap_err() else {
+        panic!()
+    };
+    assert_eq!(d.blocked[0].queue_position, 1);
+    assert_eq!(queue(&t, 1), vec![3, 4]);
+    cancel.cancel();
+    settle().await;
+    assert_eq!(b.await.unwrap().unwrap_err(), AcquireError::Cancelled);
+    assert_eq!(queue(&t, 1), vec![4]);
+    // Dropping a waiting future leaves the queue too.
+    c.abort();
+    settle().await;
+    assert_eq!(queue(&t, 1), Vec::<u64>::new());
+    assert_eq!(t.n_waiting(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn ending_an_agent_releases_its_locks_and_wakes_its_waiters() {
+    let t = table();
+    t.try_acquire(&req(1, &[(1, W)], None)).unwrap();
+    t.try_acquire(&req(2, &[(2, W)], None)).unwrap();
+    let mine = spawn_wait(&t, req(2, &[(1, W)], None), 60_000);
+    let other = spawn_wait(&t, req(3, &[(2, W)], None), 60_000);
+    settle().await;
+    let ended = t.end_agent(AgentId(2));
+    assert_eq!(ended.released, vec![(FunctionId(2), W)]);
+    assert_eq!(ended.n_dequeued, 1);
+    settle().await;
+    assert_eq!(mine.await.unwrap().unwrap_err(), AcquireError::AgentEnded);
+    // The waiter for what agent 2 held is granted at once.
+    assert!(other.await.unwrap().is_ok());
+    assert!(t.held_by(AgentId(2)).is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn fencing_tokens_rise_and_start_above_the_base() {
+    let t = LockTable::new(LockConfig {
+        fencing_base: 7 << 40,
+        ..LockConfig::default()
+    });
+    let g1 = t.try_acquire(&req(1, &[(1, W)], None)).unwrap();
+    let g2 = t.try_acquire(&req(1, &[(1, W)], None)).unwrap();
+    let g3 = t.try_acquire(&req(2, &[(2, R)], None)).unwrap();
+    assert!(g1.token.0 > 7 << 40);
+    assert!(g1.token < g2.token && g2.token < g3.token);
+    assert_eq!(t.fencing_high_water(), g3.token.0);
+}
