@@ -118,11 +118,11 @@ impl Model {
 
     /// The FIFO rule: no conflicting holder other than the agent, and no
     /// conflicting earlier waiter of another agent unless the agent already
-    /// holds the function.
+    /// holds the function in at least the asked mode (a refresh).
     fn grantable(&self, agent: u64, targets: &[(u64, LockMode)], before_seq: Option<u64>) -> bool {
         targets.iter().all(|(f, m)| {
             let holders = self.held.get(f);
-            let holds_it = holders.is_some_and(|h| h.contains_key(&agent));
+            let holds_it = holders.is_some_and(|h| h.get(&agent).is_some_and(|(hm, _)| hm >= m));
             let blocked_by_holder = holders
                 .into_iter()
                 .flatten()
@@ -148,7 +148,7 @@ impl Model {
         let mut out = BTreeSet::new();
         for (f, m) in targets {
             let holders = self.held.get(f);
-            let holds_it = holders.is_some_and(|h| h.contains_key(&agent));
+            let holds_it = holders.is_some_and(|h| h.get(&agent).is_some_and(|(hm, _)| hm >= m));
             for (a, (hm, _)) in holders.into_iter().flatten() {
                 if *a != agent && Model::conflicts(*hm, *m) {
                     out.insert(*a);

@@ -11,8 +11,8 @@
 //! Rules (DESIGN.md section 5):
 //! - A request is granted only if, for every function, it conflicts with no
 //!   live holder other than its agent and with no earlier waiter in that
-//!   function's queue. A holder refreshing or upgrading what it already
-//!   holds is not held back by waiters, who are waiting for it anyway.
+//!   function's queue. Only a holder refreshing what it already holds skips
+//!   the queue; an upgrade waits its turn.
 //! - Leases expire at their instant: every operation drops expired holders
 //!   of the functions it looks at before deciding anything, so an expired
 //!   lease neither blocks nor authorises even if the sweeper has not run.
@@ -24,6 +24,7 @@
 //! - A blocking request that would close a cycle in the wait-for graph is
 //!   refused at once; nobody's held locks are ever revoked.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -233,6 +234,9 @@ type IdMap<K, V> = HashMap<K, V, BuildHasherDefault<IdHasher>>;
 
 type RequestId = u64;
 
+/// How many function entries the table keeps around when idle.
+const IDLE_ENTRIES: usize = 4096;
+
 #[derive(Clone, Debug)]
 struct Holder {
     agent: AgentId,
@@ -291,35 +295,51 @@ struct State {
     settled: IdMap<RequestId, Settled>,
     held: IdMap<AgentId, Vec<FunctionId>>,
     /// Leases that lapsed, until their agent releases, re-acquires or ends.
-    expired: HashMap<(AgentId, FunctionId), (FencingToken, SystemTime)>,
+    expired: IdMap<(AgentId, FunctionId), (FencingToken, SystemTime)>,
     last_token: u64,
     next_request: RequestId,
+    /// When the sweeper will next wake (the earliest lease expiry it knew
+    /// of); a grant that expires sooner sets `sweep_sooner` to wake it.
+    sweep_at: Option<Instant>,
+    sweep_sooner: bool,
 }
 
 pub struct LockTable {
     state: Mutex<State>,
     config: LockConfig,
+    clock: Clock,
     sweeper: Notify,
 }
 
-/// A clock reading taken once per operation.
+/// A clock reading taken once per operation. Wall-clock times (for
+/// display only) are derived from the monotonic instant and a base taken
+/// when the table was made, so an operation reads the clock once.
 #[derive(Clone, Copy)]
 struct Now {
     instant: Instant,
     system: SystemTime,
 }
 
-impl Now {
-    fn read() -> Now {
-        Now {
-            instant: Instant::now(),
-            system: SystemTime::now(),
+#[derive(Clone, Copy)]
+struct Clock {
+    base_instant: Instant,
+    base_system: SystemTime,
+}
+
+impl Clock {
+    fn new() -> Clock {
+        Clock {
+            base_instant: Instant::now(),
+            base_system: SystemTime::now(),
         }
     }
 
-    /// The wall-clock time of a future instant, for display.
-    fn wall(&self, at: Instant) -> SystemTime {
-        self.system + at.saturating_duration_since(self.instant)
+    fn now(&self) -> Now {
+        let instant = Instant::now();
+        Now {
+            instant,
+            system: self.base_system + instant.saturating_duration_since(self.base_instant),
+        }
     }
 }
 
@@ -329,38 +349,27 @@ impl State {
         let Some(lock) = self.functions.get_mut(&f) else {
             return;
         };
-        if !lock.holders.iter().any(|h| h.expires <= now.instant) {
-            return;
+        if purge_lock(f, lock, &mut self.held, &mut self.expired, now) {
+            self.drop_if_idle(f);
         }
-        let mut gone = Vec::new();
-        lock.holders.retain(|h| {
-            let live = h.expires > now.instant;
-            if !live {
-                gone.push((h.agent, h.token, h.expires_at));
-            }
-            live
-        });
-        for (agent, token, expired_at) in gone {
-            self.expired.insert((agent, f), (token, expired_at));
-            self.unhold(agent, f);
-        }
-        self.drop_if_idle(f);
     }
 
     fn unhold(&mut self, agent: AgentId, f: FunctionId) {
+        // The agent's entry stays (empty) until it ends, so that an agent
+        // cycling one lock does not allocate on every grant.
         if let Some(list) = self.held.get_mut(&agent) {
             list.retain(|x| *x != f);
-            if list.is_empty() {
-                self.held.remove(&agent);
-            }
         }
     }
 
+    /// Function entries stay while the table is small, so that locking the
+    /// same functions again does not allocate; past a bound, idle ones go.
     fn drop_if_idle(&mut self, f: FunctionId) {
-        if self
-            .functions
-            .get(&f)
-            .is_some_and(|l| l.holders.is_empty() && l.queue.is_empty())
+        if self.functions.len() > IDLE_ENTRIES
+            && self
+                .functions
+                .get(&f)
+                .is_some_and(|l| l.holders.is_empty() && l.queue.is_empty())
         {
             self.functions.remove(&f);
         }
@@ -383,8 +392,16 @@ impl State {
             .iter()
             .filter(|h| h.agent != agent && h.mode.conflicts_with(target.mode))
             .collect();
-        // A holder refreshing or upgrading is not held back by waiters.
-        if lock.holders.iter().any(|h| h.agent == agent) {
+        // Refreshing what one already holds changes nothing for anyone, so
+        // waiters do not hold it back. An upgrade does change what others
+        // can get, so it queues behind earlier conflicting waiters like any
+        // other request (a reader upgrading while a writer waits is then a
+        // deadlock, refused at once).
+        if lock
+            .holders
+            .iter()
+            .any(|h| h.agent == agent && h.mode >= target.mode)
+        {
             return (holders, Vec::new());
         }
         let mut ahead = Vec::new();
@@ -409,16 +426,59 @@ impl State {
         (holders, ahead)
     }
 
+    /// Returns true if and only if every target is free for `agent` by the
+    /// FIFO rule; the same decision as `blockers`, without allocating.
+    /// Expired holders count as absent, whether or not they were purged.
     fn grantable(
         &self,
         agent: AgentId,
         targets: &[LockTarget],
         request: Option<RequestId>,
+        now: Now,
     ) -> bool {
-        targets.iter().all(|t| {
-            let (holders, ahead) = self.blockers(agent, *t, request);
-            holders.is_empty() && ahead.is_empty()
-        })
+        targets
+            .iter()
+            .all(|t| self.free_for(agent, *t, request, now))
+    }
+
+    fn free_for(
+        &self,
+        agent: AgentId,
+        target: LockTarget,
+        request: Option<RequestId>,
+        now: Now,
+    ) -> bool {
+        let Some(lock) = self.functions.get(&target.function) else {
+            return true;
+        };
+        let mut refresh = false;
+        for h in &lock.holders {
+            if h.expires <= now.instant {
+                continue;
+            }
+            if h.agent == agent {
+                refresh |= h.mode >= target.mode;
+            } else if h.mode.conflicts_with(target.mode) {
+                return false;
+            }
+        }
+        if refresh {
+            return true;
+        }
+        for rid in &lock.queue {
+            if Some(*rid) == request {
+                break;
+            }
+            let w = &self.waiting[rid];
+            if w.agent != agent
+                && w.targets
+                    .iter()
+                    .any(|t| t.function == target.function && t.mode.conflicts_with(target.mode))
+            {
+                return false;
+            }
+        }
+        true
     }
 
     fn denial(&self, agent: AgentId, targets: &[LockTarget], request: Option<RequestId>) -> Denial {
@@ -467,6 +527,8 @@ impl State {
     }
 
     /// Grants every target to `agent`. The caller has checked grantable.
+    /// When `previous` is given, records what the agent held of each target
+    /// before, so the grant can be undone exactly.
     fn grant(
         &mut self,
         agent: AgentId,
@@ -474,21 +536,26 @@ impl State {
         ttl: Duration,
         purpose: &Option<Arc<str>>,
         now: Now,
-    ) -> (Grant, Vec<(FunctionId, Option<LockMode>)>) {
+        mut previous: Option<&mut Vec<(FunctionId, Option<LockMode>)>>,
+    ) -> Grant {
         self.last_token += 1;
         let token = FencingToken(self.last_token);
         let expires = now.instant + ttl;
-        let expires_at = now.wall(expires);
+        let expires_at = now.system + ttl;
         let mut locks = Vec::with_capacity(targets.len());
-        let mut previous = Vec::with_capacity(targets.len());
         for t in targets {
-            self.expired.remove(&(agent, t.function));
             let lock = self.functions.entry(t.function).or_default();
+            purge_lock(t.function, lock, &mut self.held, &mut self.expired, now);
+            if !self.expired.is_empty() {
+                self.expired.remove(&(agent, t.function));
+            }
             let prior = lock.holders.iter().position(|h| h.agent == agent);
             let mode = match prior {
                 Some(idx) => {
                     let h = &mut lock.holders[idx];
-                    previous.push((t.function, Some(h.mode)));
+                    if let Some(p) = previous.as_deref_mut() {
+                        p.push((t.function, Some(h.mode)));
+                    }
                     h.mode = h.mode.max(t.mode);
                     h.token = token;
                     h.expires = expires;
@@ -497,7 +564,9 @@ impl State {
                     h.mode
                 }
                 None => {
-                    previous.push((t.function, None));
+                    if let Some(p) = previous.as_deref_mut() {
+                        p.push((t.function, None));
+                    }
                     lock.holders.push(Holder {
                         agent,
                         mode: t.mode,
@@ -519,7 +588,11 @@ impl State {
                 expires_at,
             });
         }
-        (Grant { token, locks }, previous)
+        if self.sweep_at.is_none_or(|at| expires < at) {
+            self.sweep_at = Some(expires);
+            self.sweep_sooner = true;
+        }
+        Grant { token, locks }
     }
 
     /// Removes a waiting request from its queues and wakes those behind it.
@@ -551,11 +624,12 @@ impl State {
             for t in &targets {
                 self.purge(t.function, now);
             }
-            if !self.grantable(agent, &targets, Some(rid)) {
+            if !self.grantable(agent, &targets, Some(rid), now) {
                 continue;
             }
             let w = self.dequeue(rid).expect("present");
-            let (grant, previous) = self.grant(agent, &targets, w.ttl, &w.purpose, now);
+            let mut previous = Vec::with_capacity(targets.len());
+            let grant = self.grant(agent, &targets, w.ttl, &w.purpose, now, Some(&mut previous));
             self.settled
                 .insert(rid, Settled::Granted { grant, previous });
             w.notify.notify_one();
@@ -636,7 +710,9 @@ impl State {
     }
 
     fn release(&mut self, agent: AgentId, f: FunctionId) -> Option<LockMode> {
-        self.expired.remove(&(agent, f));
+        if !self.expired.is_empty() {
+            self.expired.remove(&(agent, f));
+        }
         let lock = self.functions.get_mut(&f)?;
         let idx = lock.holders.iter().position(|h| h.agent == agent)?;
         let h = lock.holders.swap_remove(idx);
@@ -646,20 +722,53 @@ impl State {
     }
 }
 
-/// Normalises a request's targets: one per function, the stronger mode.
-fn normalise(targets: &[LockTarget]) -> Result<Vec<LockTarget>, AcquireError> {
+/// Drops the expired holders of one function's lock, remembering their
+/// leases as expired and taking the function off their agents' lists.
+/// Returns true if and only if it dropped any.
+fn purge_lock(
+    f: FunctionId,
+    lock: &mut FunctionLock,
+    held: &mut IdMap<AgentId, Vec<FunctionId>>,
+    expired: &mut IdMap<(AgentId, FunctionId), (FencingToken, SystemTime)>,
+    now: Now,
+) -> bool {
+    if !lock.holders.iter().any(|h| h.expires <= now.instant) {
+        return false;
+    }
+    lock.holders.retain(|h| {
+        let live = h.expires > now.instant;
+        if !live {
+            expired.insert((h.agent, f), (h.token, h.expires_at));
+            if let Some(list) = held.get_mut(&h.agent) {
+                list.retain(|x| *x != f);
+            }
+        }
+        live
+    });
+    true
+}
+
+/// Normalises a request's targets: one per function, the stronger mode, in
+/// function order. Already-normal requests (the common single-function
+/// one) are used as they are, without allocating.
+fn normalise(targets: &[LockTarget]) -> Result<Cow<'_, [LockTarget]>, AcquireError> {
     if targets.is_empty() {
         return Err(AcquireError::Invalid("no functions to lock".into()));
+    }
+    if targets.windows(2).all(|w| w[0].function < w[1].function) {
+        return Ok(Cow::Borrowed(targets));
     }
     let mut by_function: BTreeMap<FunctionId, LockMode> = BTreeMap::new();
     for t in targets {
         let m = by_function.entry(t.function).or_insert(t.mode);
         *m = (*m).max(t.mode);
     }
-    Ok(by_function
-        .into_iter()
-        .map(|(function, mode)| LockTarget { function, mode })
-        .collect())
+    Ok(Cow::Owned(
+        by_function
+            .into_iter()
+            .map(|(function, mode)| LockTarget { function, mode })
+            .collect(),
+    ))
 }
 
 /// Removes its request from the queues if the acquire future is dropped
@@ -676,7 +785,7 @@ impl Drop for WaitGuard<'_> {
         if self.done {
             return;
         }
-        let now = Now::read();
+        let now = self.table.clock.now();
         let mut s = self.table.lock_state();
         s.dequeue(self.rid);
         if let Some(Settled::Granted { previous, .. }) = s.settled.remove(&self.rid) {
@@ -696,6 +805,7 @@ impl Drop for WaitGuard<'_> {
             }
         }
         s.pump(now);
+        self.table.unlock(s);
     }
 }
 
@@ -707,11 +817,14 @@ impl LockTable {
                 waiting: BTreeMap::new(),
                 settled: IdMap::default(),
                 held: IdMap::default(),
-                expired: HashMap::new(),
+                expired: IdMap::default(),
                 last_token: config.fencing_base,
                 next_request: 1,
+                sweep_at: None,
+                sweep_sooner: false,
             }),
             config,
+            clock: Clock::new(),
             sweeper: Notify::new(),
         })
     }
@@ -740,18 +853,20 @@ impl LockTable {
     pub fn try_acquire(&self, req: &LockRequest) -> Result<Grant, AcquireError> {
         let targets = normalise(&req.targets)?;
         let ttl = self.ttl(req.ttl)?;
-        let now = Now::read();
+        let now = self.clock.now();
         let mut s = self.lock_state();
-        for t in &targets {
-            s.purge(t.function, now);
-        }
-        if !s.grantable(req.agent, &targets, None) {
+        if !s.grantable(req.agent, &targets, None, now) {
+            for t in targets.iter() {
+                s.purge(t.function, now);
+            }
             return Err(AcquireError::Denied(s.denial(req.agent, &targets, None)));
         }
         let purpose = req.purpose.as_deref().map(Arc::from);
-        let (grant, _) = s.grant(req.agent, &targets, ttl, &purpose, now);
-        drop(s);
-        self.sweeper.notify_one();
+        let grant = s.grant(req.agent, &targets, ttl, &purpose, now, None);
+        if !s.waiting.is_empty() {
+            s.pump(now);
+        }
+        self.unlock(s);
         Ok(grant)
     }
 
@@ -766,22 +881,21 @@ impl LockTable {
         if wait.is_zero() {
             return self.try_acquire(&req);
         }
-        let targets = normalise(&req.targets)?;
+        let targets = normalise(&req.targets)?.into_owned();
         let ttl = self.ttl(req.ttl)?;
         let start = Instant::now();
         let deadline = start + wait;
         let notify = Arc::new(Notify::new());
         let rid = {
-            let now = Now::read();
+            let now = self.clock.now();
             let mut s = self.lock_state();
             for t in &targets {
                 s.purge(t.function, now);
             }
             let purpose: Option<Arc<str>> = req.purpose.as_deref().map(Arc::from);
-            if s.grantable(req.agent, &targets, None) {
-                let (grant, _) = s.grant(req.agent, &targets, ttl, &purpose, now);
-                drop(s);
-                self.sweeper.notify_one();
+            if s.grantable(req.agent, &targets, None, now) {
+                let grant = s.grant(req.agent, &targets, ttl, &purpose, now, None);
+                self.unlock(s);
                 return Ok(grant);
             }
             let blockers = s.waits_for(req.agent, &targets, None);
@@ -842,13 +956,12 @@ impl LockTable {
                 _ = cancel.cancelled() => cancelled = true,
                 _ = tokio::time::sleep_until(next_tick) => {}
             }
-            let now = Now::read();
+            let now = self.clock.now();
             let mut s = self.lock_state();
             match s.settled.remove(&rid) {
                 Some(Settled::Granted { grant, .. }) => {
                     guard.done = true;
-                    drop(s);
-                    self.sweeper.notify_one();
+                    self.unlock(s);
                     return Ok(grant);
                 }
                 Some(Settled::AgentEnded) => {
@@ -864,6 +977,7 @@ impl LockTable {
                 let denial = s.denial(req.agent, &targets, Some(rid));
                 s.dequeue(rid);
                 s.pump(now);
+                self.unlock(s);
                 guard.done = true;
                 return Err(if cancelled {
                     AcquireError::Cancelled
@@ -895,10 +1009,21 @@ impl LockTable {
         agent: AgentId,
         functions: Option<&[FunctionId]>,
     ) -> Vec<(FunctionId, LockMode)> {
-        let now = Now::read();
+        // No clock reading unless someone waits: removing a holder needs no
+        // time, and a lease that lapsed a moment ago is removed all the same.
         let mut s = self.lock_state();
-        let list: Vec<FunctionId> = match functions {
-            Some(fs) => fs.to_vec(),
+        let mut released = Vec::with_capacity(functions.map_or(4, <[FunctionId]>::len));
+        let mut one = |s: &mut State, f: FunctionId| {
+            if let Some(mode) = s.release(agent, f) {
+                released.push((f, mode));
+            }
+        };
+        match functions {
+            Some(fs) => {
+                for f in fs {
+                    one(&mut s, *f);
+                }
+            }
             None => {
                 let mut all = s.held.get(&agent).cloned().unwrap_or_default();
                 all.extend(
@@ -907,24 +1032,23 @@ impl LockTable {
                         .filter(|(a, _)| *a == agent)
                         .map(|(_, f)| *f),
                 );
-                all
-            }
-        };
-        let mut released = Vec::new();
-        for f in list {
-            s.purge(f, now);
-            if let Some(mode) = s.release(agent, f) {
-                released.push((f, mode));
+                for f in all {
+                    one(&mut s, f);
+                }
             }
         }
-        s.pump(now);
+        if !s.waiting.is_empty() {
+            let now = self.clock.now();
+            s.pump(now);
+        }
+        self.unlock(s);
         released
     }
 
     /// Ends an agent: releases all it holds, removes its waiting requests
     /// (their acquire calls return `AgentEnded`), forgets its leases.
     pub fn end_agent(&self, agent: AgentId) -> EndedAgent {
-        let now = Now::read();
+        let now = self.clock.now();
         let mut s = self.lock_state();
         let held = s.held.get(&agent).cloned().unwrap_or_default();
         let mut released = Vec::new();
@@ -947,6 +1071,7 @@ impl LockTable {
             }
         }
         s.pump(now);
+        self.unlock(s);
         EndedAgent {
             released,
             n_dequeued: mine.len(),
@@ -955,7 +1080,7 @@ impl LockTable {
 
     /// The agent's lease on a function, as of this instant.
     pub fn lease(&self, agent: AgentId, function: FunctionId) -> LeaseCheck {
-        let now = Now::read();
+        let now = self.clock.now();
         let mut s = self.lock_state();
         s.purge(function, now);
         if let Some(h) = s
@@ -987,7 +1112,7 @@ impl LockTable {
         function: FunctionId,
         mode: LockMode,
     ) -> Vec<HolderView> {
-        let now = Now::read();
+        let now = self.clock.now();
         let mut s = self.lock_state();
         s.purge(function, now);
         s.functions
@@ -1004,7 +1129,7 @@ impl LockTable {
 
     /// Every live holder of a function.
     pub fn holders(&self, function: FunctionId) -> Vec<HolderView> {
-        let now = Now::read();
+        let now = self.clock.now();
         let mut s = self.lock_state();
         s.purge(function, now);
         s.functions
@@ -1015,7 +1140,7 @@ impl LockTable {
 
     /// Everything `agent` holds now.
     pub fn held_by(&self, agent: AgentId) -> Vec<HeldLock> {
-        let now = Now::read();
+        let now = self.clock.now();
         let mut s = self.lock_state();
         let fs = s.held.get(&agent).cloned().unwrap_or_default();
         for f in &fs {
@@ -1048,7 +1173,7 @@ impl LockTable {
 
     /// Every function with holders or waiters, in id order.
     pub fn status(&self) -> Vec<LockView> {
-        let now = Now::read();
+        let now = self.clock.now();
         let mut s = self.lock_state();
         let fs: Vec<FunctionId> = s.functions.keys().copied().collect();
         for f in fs {
@@ -1057,6 +1182,7 @@ impl LockTable {
         let mut out: Vec<LockView> = s
             .functions
             .iter()
+            .filter(|(_, l)| !l.holders.is_empty() || !l.queue.is_empty())
             .map(|(f, l)| LockView {
                 function: *f,
                 holders: l.holders.iter().map(Holder::view).collect(),
@@ -1079,14 +1205,27 @@ impl LockTable {
 
     /// Expires due leases and grants waiters; what the sweeper does.
     pub fn sweep(&self) -> Option<Instant> {
-        let now = Now::read();
+        let now = self.clock.now();
         let mut s = self.lock_state();
         let fs: Vec<FunctionId> = s.functions.keys().copied().collect();
         for f in fs {
             s.purge(f, now);
         }
         s.pump(now);
-        s.earliest_expiry()
+        let next = s.earliest_expiry();
+        s.sweep_at = next;
+        s.sweep_sooner = false;
+        next
+    }
+
+    /// Releases the state and wakes the sweeper if a grant made under it
+    /// expires before the sweeper planned to wake.
+    fn unlock(&self, mut s: MutexGuard<'_, State>) {
+        let wake = std::mem::take(&mut s.sweep_sooner);
+        drop(s);
+        if wake {
+            self.sweeper.notify_one();
+        }
     }
 
     /// Starts the task that sleeps until the earliest lease expiry, then
