@@ -82,7 +82,7 @@ async fn fill(dir: &std::path::Path, n: usize) {
     let mut program: Program = recovered.program;
     let setup: Vec<EditOp> = (0..1000).map(body).collect();
     let mut acks = Vec::new();
-    let mut write = |program: &mut Program, ops: Vec<EditOp>, rev: Revision, acks: &mut Vec<_>| {
+    let write = |program: &mut Program, ops: Vec<EditOp>, rev: Revision, acks: &mut Vec<_>| {
         let applied = apply(program, &ops, rev).unwrap();
         let mut changes = Vec::new();
         let mut versions = Vec::new();

@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# Interop suite: cograph driven by clients nobody here wrote.
+#
+#   bash tests/interop/run.sh
+#
+# - the Python `mcp` SDK (clients.py): two agents with protocol sessions
+#   contending over streamable HTTP, a stateless 2026-07-28 client, and a
+#   stdio session through the hub;
+# - the MCP Inspector CLI: tools/list and a tools/call over HTTP and stdio;
+# - the official conformance suite, every scenario that applies to a server
+#   without the suite's fixture tools.
+#
+# Installs its clients on first use (npm packages with Node 22 from the npm
+# package `node`, and a Python venv), pinned in package.json,
+# package-lock.json and requirements.txt. Talks to 127.0.0.1 only.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+cd "$here"
+
+log() { printf -- '--- %s\n' "$*"; }
+
+if [ ! -x node_modules/.bin/node ] || [ ! -x node_modules/.bin/conformance ]; then
+    log "installing npm packages (Node 22, MCP Inspector, conformance suite)"
+    npm ci --no-audit --no-fund --loglevel=error
+fi
+export PATH="$here/node_modules/.bin:$PATH"
+log "node $(node --version)"
+case "$(node --version)" in v22.*) ;; *) echo "Node 22 expected" >&2; exit 1 ;; esac
+
+if [ ! -x .venv/bin/python ]; then
+    log "installing the Python mcp SDK"
+    python3 -m venv .venv
+    .venv/bin/pip install --quiet --disable-pip-version-check -r requirements.txt
+fi
+
+log "building cograph (release)"
+(cd "$root" && cargo build --release --quiet --bin cograph)
+bin="$root/target/release/cograph"
+
+work="$(mktemp -d)"
+server_pid=""
+cleanup() {
+    if [ -n "$server_pid" ]; then kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; fi
+    # Hubs started by `cograph stdio` exit when idle; stop them now.
+    for info in "$work"/*/hub.json; do
+        [ -f "$info" ] && kill "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["pid"])' "$info")" 2>/dev/null || true
+    done
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+log "starting cograph serve on 127.0.0.1 (ephemeral port)"
+data="$work/data"
+"$bin" import "$root/examples/programs/geometry.cg" --data "$data" >/dev/null
+RUST_LOG=warn "$bin" serve --listen 127.0.0.1:0 --data "$data" 2>"$work/serve.log" &
+server_pid=$!
+for _ in $(seq 1 100); do
+    [ -f "$data/hub.json" ] && break
+    sleep 0.1
+done
+addr="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["http"])' "$data/hub.json")"
+url="http://$addr/mcp"
+curl -fsS "http://$addr/healthz" >/dev/null
+log "serving $url"
+
+failures=0
+fail() { echo "FAILED: $*" >&2; failures=$((failures + 1)); }
+
+log "Python mcp SDK"
+.venv/bin/python clients.py "$url" "$bin" "$data" || fail "python clients"
+
+expect_tools() { # $1 = label, stdin = inspector output
+    local out n
+    out="$(cat)"
+    n="$(printf '%s' "$out" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["tools"]))' 2>/dev/null || echo 0)"
+    if [ "$n" = 12 ]; then log "$1: 12 tools"; else fail "$1: expected 12 tools, got: ${out:0:400}"; fi
+}
+
+log "MCP Inspector CLI"
+mcp-inspector --cli "$url" --transport http --method tools/list 2>"$work/insp1.err" | expect_tools "inspector tools/list over HTTP"
+mcp-inspector --cli "$bin" stdio --standalone --data "$work/stdio-data" --method tools/list 2>"$work/insp2.err" \
+    | expect_tools "inspector tools/list over stdio"
+out="$(mcp-inspector --cli "$url" --transport http --method tools/call --tool-name run_function \
+    --tool-args-json '{"function": "geometry::dist2", "args": [0, 0, 3, 4]}' 2>&1)" || true
+if printf '%s' "$out" | grep -q '"value": 25'; then log "inspector tools/call run_function: 25"; else fail "inspector tools/call: ${out:0:400}"; fi
+
+log "conformance suite"
+# Scenarios for a server without the suite's fixture tools (see README).
+for scenario in server-initialize server-session-lifecycle tools-list dns-rebinding-protection http-header-validation; do
+    if out="$(conformance server --url "$url" --scenario "$scenario" 2>&1)" \
+        && printf '%s' "$out" | grep -Eq 'Passed: ([0-9]+)/\1, 0 failed'; then
+        log "conformance $scenario: $(printf '%s' "$out" | grep -E 'Passed:' | tail -1)"
+    else
+        printf '%s\n' "$out" | tail -40 >&2
+        fail "conformance $scenario"
+    fi
+done
+
+if [ "$failures" -gt 0 ]; then
+    echo "server log:" >&2
+    tail -50 "$work/serve.log" >&2
+    echo "interop: $failures failure(s)" >&2
+    exit 1
+fi
+log "interop: all passed"
