@@ -10,6 +10,15 @@
 //! - [`verify`]: diagnostics for a whole program or for what an edit can
 //!   affect.
 //! - [`eval`]: the interpreter, with step and depth budgets.
+//! - [`locks`]: the lock table (queues, leases, fencing, deadlock refusal)
+//!   and the agent registry.
+//! - [`store`]: the SQLite commit log with group commit and recovery.
+//! - [`service`]: the hub, the commit pipeline that ties the above
+//!   together: snapshots, optimistic checks, rebase, verification, publish.
+//! - [`mcp`]: the only module that knows MCP: tools, argument and result
+//!   types, error mapping, identity, HTTP and the stdio hub.
+//!
+//! See ARCHITECTURE.md for the invariants.
 
 pub mod eval;
 pub mod graph;

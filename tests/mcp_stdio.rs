@@ -220,3 +220,44 @@ fn stdout_carries_protocol_messages_only() {
         "logs go to stderr: {stderr}"
     );
 }
+
+/// The `mcp.json` at the repository root is a working client config: its
+/// stdio entry, run as written (with the built binary for `cograph`) in a
+/// fresh project directory, serves the tools; its HTTP entry names the
+/// address `cograph serve` listens on by default.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn root_mcp_json_starts_a_working_server() {
+    let config: Value =
+        serde_json::from_str(include_str!("../mcp.json")).expect("mcp.json is JSON");
+    let stdio = &config["mcpServers"]["cograph"];
+    assert_eq!(stdio["command"], "cograph");
+    let args: Vec<&str> = stdio["args"]
+        .as_array()
+        .expect("args")
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    let project = tempfile::tempdir().unwrap();
+    let _hub = HubGuard(project.path().join(".cograph"));
+    let mut cmd = tokio::process::Command::new(EXE);
+    cmd.args(&args)
+        .current_dir(project.path())
+        .env("COGRAPH_LOG", "warn");
+    let client = common::Recorder::default()
+        .serve(TokioChildProcess::new(cmd).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(client.list_all_tools().await.unwrap().len(), TOOLS.len());
+    ok(&call(&client, "verify_all", json!({})).await);
+    client.cancel().await.unwrap();
+    assert!(project.path().join(".cograph").join("hub.json").exists());
+
+    let http = &config["mcpServers"]["cograph-http"];
+    assert_eq!(http["type"], "http");
+    assert_eq!(http["url"], "http://127.0.0.1:7878/mcp");
+    let serve_default = Command::new(EXE)
+        .args(["serve", "--help"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&serve_default.stdout).contains("127.0.0.1:7878"));
+}

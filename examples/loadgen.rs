@@ -1,0 +1,488 @@
+//! Load generator: N concurrent agent sessions over streamable HTTP.
+//!
+//!     cargo run --release --example loadgen -- [--sessions 1,8,64] [--seconds 5] [--hot 4]
+//!
+//! Starts cograph in a child process (this same binary in server mode, on a
+//! fresh store in a temporary directory, listening on 127.0.0.1:0) and
+//! drives it over real HTTP with rmcp's client. It prints:
+//!
+//! 1. the protocol baseline: latency of the read-only tools that do least
+//!    (`list_agents`, `lock_status`, `program_overview`) beside
+//!    `acquire_locks` and `release_locks` on an uncontended function, called
+//!    in turn by one session, and the ratio of a lock call to the cheapest
+//!    read-only call;
+//! 2. the server's resident memory with 1 and with 64 idle sessions, and
+//!    the cost per extra session;
+//! 3. for each session count, a bounded run (`--seconds`) where every
+//!    session loops over a mix of reads (60%), lock cycles (20%: write lock
+//!    with no wait, release when granted) and optimistic edits (20%: read,
+//!    then edit one constant against that read) on `--hot` shared
+//!    functions: throughput and p50/p99 latency per tool, and the outcome
+//!    codes (lock_denied, conflict, ... are expected under contention).
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Write};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use cograph::mcp::http::{self, HttpConfig};
+use cograph::service::{Hub, HubConfig};
+use rmcp::model::CallToolRequestParams;
+use rmcp::service::RunningService;
+use rmcp::transport::StreamableHttpClientTransport;
+use rmcp::{RoleClient, ServiceExt};
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+type Session = RunningService<RoleClient, ()>;
+
+/// Constants per hot function; edits pick one of them.
+const N_CONSTS: usize = 8;
+/// Upper bound on calls per session per run, beside the time bound.
+const MAX_CALLS_PER_SESSION: usize = 200_000;
+const BASELINE_ROUNDS: usize = 2_000;
+
+struct Args {
+    sessions: Vec<usize>,
+    seconds: f64,
+    hot: usize,
+}
+
+fn parse_args() -> anyhow::Result<Args> {
+    let mut args = Args {
+        sessions: vec![1, 8, 64],
+        seconds: 5.0,
+        hot: 4,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let value = it.next().with_context(|| format!("{flag} needs a value"))?;
+        match flag.as_str() {
+            "--sessions" => {
+                args.sessions = value
+                    .split(',')
+                    .map(|n| n.trim().parse::<usize>())
+                    .collect::<Result<_, _>>()
+                    .context("--sessions takes a list like 1,8,64")?
+            }
+            "--seconds" => args.seconds = value.parse().context("--seconds takes a number")?,
+            "--hot" => args.hot = value.parse().context("--hot takes a count")?,
+            other => bail!("unknown flag {other}; flags: --sessions 1,8,64 --seconds 5 --hot 4"),
+        }
+    }
+    if args.sessions.iter().any(|&n| n == 0 || n > 1024) || args.hot == 0 || args.seconds <= 0.0 {
+        bail!("sessions must be 1..=1024, --hot at least 1, --seconds positive");
+    }
+    args.seconds = args.seconds.min(120.0);
+    Ok(args)
+}
+
+fn main() -> anyhow::Result<()> {
+    let argv: Vec<String> = std::env::args().collect();
+    let runtime = tokio::runtime::Runtime::new()?;
+    if argv.get(1).map(String::as_str) == Some("--serve-child") {
+        return runtime.block_on(serve_child());
+    }
+    let args = parse_args()?;
+    runtime.block_on(drive(args))
+}
+
+/// Server mode: a hub on a temporary store, HTTP on 127.0.0.1:0; prints
+/// `LISTEN addr` and serves until stdin closes.
+async fn serve_child() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let hub = Hub::open(HubConfig::new(dir.path()))?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let mut stdout = std::io::stdout();
+    writeln!(stdout, "LISTEN {}", listener.local_addr()?)?;
+    stdout.flush()?;
+    let shutdown = CancellationToken::new();
+    let stop = shutdown.clone();
+    tokio::spawn(async move {
+        let mut sink = Vec::new();
+        let _ = tokio::io::AsyncReadExt::read_to_end(&mut tokio::io::stdin(), &mut sink).await;
+        stop.cancel();
+    });
+    http::serve(hub, listener, HttpConfig::default(), shutdown).await?;
+    Ok(())
+}
+
+struct Child {
+    process: std::process::Child,
+    url: String,
+}
+
+impl Child {
+    fn start() -> anyhow::Result<Child> {
+        let mut process = std::process::Command::new(std::env::current_exe()?)
+            .arg("--serve-child")
+            .env("COGRAPH_LOG", "warn")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()?;
+        let mut line = String::new();
+        BufReader::new(process.stdout.take().context("child stdout")?).read_line(&mut line)?;
+        let addr = line
+            .strip_prefix("LISTEN ")
+            .with_context(|| format!("the server child said {line:?}"))?
+            .trim();
+        Ok(Child {
+            url: format!("http://{addr}/mcp"),
+            process,
+        })
+    }
+
+    /// Resident memory of the server process, in KiB.
+    fn rss_kib(&self) -> anyhow::Result<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.process.id()))?;
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .context("no VmRSS in /proc/PID/status")
+    }
+}
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        drop(self.process.stdin.take());
+        if self.process.wait_timeout_ok().is_err() {
+            let _ = self.process.kill();
+            let _ = self.process.wait();
+        }
+    }
+}
+
+trait WaitTimeout {
+    fn wait_timeout_ok(&mut self) -> Result<(), ()>;
+}
+
+impl WaitTimeout for std::process::Child {
+    /// Waits up to 5 s for a clean exit.
+    fn wait_timeout_ok(&mut self) -> Result<(), ()> {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.try_wait() {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Err(())
+    }
+}
+
+/// Latencies and outcomes per tool.
+#[derive(Default)]
+struct Stats {
+    tools: BTreeMap<&'static str, ToolStats>,
+}
+
+#[derive(Default)]
+struct ToolStats {
+    latencies: Vec<Duration>,
+    outcomes: BTreeMap<String, u64>,
+}
+
+impl Stats {
+    fn merge(&mut self, other: Stats) {
+        for (tool, s) in other.tools {
+            let mine = self.tools.entry(tool).or_default();
+            mine.latencies.extend(s.latencies);
+            for (code, n) in s.outcomes {
+                *mine.outcomes.entry(code).or_default() += n;
+            }
+        }
+    }
+
+    fn p(&self, tool: &str, q: f64) -> Duration {
+        self.tools
+            .get(tool)
+            .map(|s| percentile(&s.latencies, q))
+            .unwrap_or_default()
+    }
+}
+
+fn percentile(latencies: &[Duration], q: f64) -> Duration {
+    if latencies.is_empty() {
+        return Duration::ZERO;
+    }
+    let mut sorted = latencies.to_vec();
+    sorted.sort_unstable();
+    sorted[((sorted.len() - 1) as f64 * q).round() as usize]
+}
+
+fn us(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e6
+}
+
+/// Calls a tool, recording its latency and outcome (`ok` or the error code).
+async fn call(
+    session: &Session,
+    stats: &mut Stats,
+    tool: &'static str,
+    args: Value,
+) -> anyhow::Result<(bool, Value)> {
+    let Value::Object(args) = args else {
+        bail!("arguments must be an object")
+    };
+    let start = Instant::now();
+    let r = session
+        .call_tool(CallToolRequestParams::new(tool).with_arguments(args))
+        .await
+        .with_context(|| format!("{tool} failed at the protocol level"))?;
+    let elapsed = start.elapsed();
+    let content = r.structured_content.unwrap_or(Value::Null);
+    let failed = r.is_error == Some(true);
+    let outcome = if failed {
+        content["error"]["code"]
+            .as_str()
+            .unwrap_or("error")
+            .to_string()
+    } else {
+        "ok".to_string()
+    };
+    let s = stats.tools.entry(tool).or_default();
+    s.latencies.push(elapsed);
+    *s.outcomes.entry(outcome).or_default() += 1;
+    Ok((failed, content))
+}
+
+fn hot_function(i: usize) -> String {
+    let mut text = format!("fn load::hot{i}() -> i64 {{\n");
+    for k in 0..N_CONSTS {
+        text.push_str(&format!("  %{k} = const {k}\n"));
+    }
+    let mut acc = 0;
+    let mut next = N_CONSTS;
+    for k in 1..N_CONSTS {
+        text.push_str(&format!("  %{next} = add %{acc}, %{k}\n"));
+        acc = next;
+        next += 1;
+    }
+    text.push_str(&format!("  %{next} = return %{acc}\n}}\n"));
+    text
+}
+
+async fn connect(url: &str, name: String) -> anyhow::Result<Session> {
+    let session = ().serve(StreamableHttpClientTransport::from_uri(url)).await?;
+    let mut scratch = Stats::default();
+    call(
+        &session,
+        &mut scratch,
+        "register_agent",
+        json!({"name": name}),
+    )
+    .await?;
+    Ok(session)
+}
+
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: usize) -> usize {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 % n as u64) as usize
+    }
+}
+
+/// One session's loop in a mixed run, bounded by `deadline` and a count.
+async fn mixed(
+    session: Arc<Session>,
+    seed: u64,
+    hot: usize,
+    deadline: Instant,
+) -> anyhow::Result<Stats> {
+    let mut stats = Stats::default();
+    let mut rng = Rng(seed | 1);
+    let mut n = 0;
+    while Instant::now() < deadline && n < MAX_CALLS_PER_SESSION {
+        let f = format!("load::hot{}", rng.below(hot));
+        match rng.below(10) {
+            0..=5 => {
+                call(&session, &mut stats, "get_function", json!({"function": f})).await?;
+            }
+            6 | 7 => {
+                let lock = json!({"locks": [{"function": f, "mode": "write"}]});
+                let (denied, _) = call(&session, &mut stats, "acquire_locks", lock).await?;
+                if !denied {
+                    call(&session, &mut stats, "release_locks", json!({})).await?;
+                }
+            }
+            _ => {
+                let (_, read) =
+                    call(&session, &mut stats, "get_function", json!({"function": f})).await?;
+                let node = format!("%{}", rng.below(N_CONSTS));
+                let op = format!("const {}", rng.below(1000));
+                call(
+                    &session,
+                    &mut stats,
+                    "propose_edit",
+                    json!({
+                        "ops": [{"set_op": {"function": f, "node": node, "op": op}}],
+                        "base": {f.clone(): read["hash"]},
+                    }),
+                )
+                .await?;
+            }
+        }
+        n += 1;
+    }
+    Ok(stats)
+}
+
+async fn drive(args: Args) -> anyhow::Result<()> {
+    let child = Child::start()?;
+    println!(
+        "cograph server child pid {} at {}",
+        child.process.id(),
+        child.url
+    );
+    let max_sessions = args.sessions.iter().copied().max().unwrap_or(1).max(64);
+
+    // Setup: hot functions and one private function per session.
+    let setup = connect(&child.url, "setup".into()).await?;
+    let mut ops: Vec<Value> = (0..args.hot)
+        .map(|i| json!({"create_function": {"text": hot_function(i)}}))
+        .collect();
+    ops.push(json!({"create_function": {"text": "fn load::own() -> i64 {\n  %0 = const 0\n  %1 = return %0\n}\n"}}));
+    let (failed, r) = call(
+        &setup,
+        &mut Stats::default(),
+        "propose_edit",
+        json!({"ops": ops}),
+    )
+    .await?;
+    if failed {
+        bail!("setup failed: {r:#}");
+    }
+
+    // 1. Protocol baseline, one session, calls in turn.
+    let mut base = Stats::default();
+    for _ in 0..BASELINE_ROUNDS {
+        call(&setup, &mut base, "list_agents", json!({})).await?;
+        call(
+            &setup,
+            &mut base,
+            "lock_status",
+            json!({"function": "load::own"}),
+        )
+        .await?;
+        call(&setup, &mut base, "program_overview", json!({"limit": 1})).await?;
+        let (denied, r) = call(
+            &setup,
+            &mut base,
+            "acquire_locks",
+            json!({"locks": [{"function": "load::own", "mode": "write"}]}),
+        )
+        .await?;
+        if denied {
+            bail!("an uncontended lock was denied: {r:#}");
+        }
+        call(&setup, &mut base, "release_locks", json!({})).await?;
+    }
+    println!("\n## Protocol baseline: one session, {BASELINE_ROUNDS} rounds, calls in turn");
+    println!("{:<18} {:>9} {:>9}", "tool", "p50 µs", "p99 µs");
+    for tool in [
+        "list_agents",
+        "lock_status",
+        "program_overview",
+        "acquire_locks",
+        "release_locks",
+    ] {
+        println!(
+            "{tool:<18} {:>9.1} {:>9.1}",
+            us(base.p(tool, 0.5)),
+            us(base.p(tool, 0.99))
+        );
+    }
+    let (cheapest, cheapest_p50) = ["list_agents", "lock_status", "program_overview"]
+        .into_iter()
+        .map(|t| (t, base.p(t, 0.5)))
+        .min_by_key(|(_, d)| *d)
+        .expect("three tools");
+    println!(
+        "cheapest read-only call: {cheapest}; acquire_locks / {cheapest} p50 = {:.2}, release_locks / {cheapest} p50 = {:.2}",
+        us(base.p("acquire_locks", 0.5)) / us(cheapest_p50),
+        us(base.p("release_locks", 0.5)) / us(cheapest_p50),
+    );
+
+    // 2. Memory per session.
+    let mut sessions = vec![Arc::new(connect(&child.url, "agent0".into()).await?)];
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let rss_1 = child.rss_kib()?;
+    for k in 1..max_sessions {
+        sessions.push(Arc::new(connect(&child.url, format!("agent{k}")).await?));
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let rss_n = child.rss_kib()?;
+    println!("\n## Server memory");
+    println!(
+        "RSS with 1 session {rss_1} KiB, with {max_sessions} sessions {rss_n} KiB: {:.1} KiB per extra session",
+        (rss_n as f64 - rss_1 as f64) / (max_sessions - 1) as f64
+    );
+
+    // 3. Mixed load.
+    for &n in &args.sessions {
+        let start = Instant::now();
+        let deadline = start + Duration::from_secs_f64(args.seconds);
+        let tasks: Vec<_> = sessions[..n]
+            .iter()
+            .enumerate()
+            .map(|(k, s)| {
+                tokio::spawn(mixed(
+                    s.clone(),
+                    0x9e37_79b9 * (k as u64 + 1),
+                    args.hot,
+                    deadline,
+                ))
+            })
+            .collect();
+        let mut stats = Stats::default();
+        for t in tasks {
+            stats.merge(t.await??);
+        }
+        let elapsed = start.elapsed().as_secs_f64();
+        let total: usize = stats.tools.values().map(|s| s.latencies.len()).sum();
+        println!(
+            "\n## {n} sessions, {} hot functions, {elapsed:.1} s: {total} calls, {:.0} calls/s",
+            args.hot,
+            total as f64 / elapsed
+        );
+        println!(
+            "{:<15} {:>8} {:>9} {:>9} {:>9}  outcomes",
+            "tool", "calls", "calls/s", "p50 µs", "p99 µs"
+        );
+        for (tool, s) in &stats.tools {
+            let outcomes: Vec<String> =
+                s.outcomes.iter().map(|(c, k)| format!("{c} {k}")).collect();
+            println!(
+                "{tool:<15} {:>8} {:>9.0} {:>9.1} {:>9.1}  {}",
+                s.latencies.len(),
+                s.latencies.len() as f64 / elapsed,
+                us(percentile(&s.latencies, 0.5)),
+                us(percentile(&s.latencies, 0.99)),
+                outcomes.join(", ")
+            );
+        }
+    }
+
+    // The program is still whole after the runs.
+    let (_, verified) = call(&setup, &mut Stats::default(), "verify_all", json!({})).await?;
+    println!(
+        "\nverify_all after the runs: ok = {}, revision {}",
+        verified["ok"], verified["revision"]
+    );
+    if verified["ok"] != true {
+        bail!("the program does not verify after the load");
+    }
+    for s in sessions {
+        if let Ok(s) = Arc::try_unwrap(s) {
+            let _ = s.cancel().await;
+        }
+    }
+    let _ = setup.cancel().await;
+    Ok(())
+}
