@@ -169,6 +169,21 @@ async fn stale_edit_gets_the_conflict_diff_and_disjoint_edit_merges() {
     );
     assert!(!c["overlaps"].as_array().unwrap().is_empty());
 
+    // With on_conflict: reject, even a disjoint stale edit is refused.
+    err(
+        &call(
+            &bob,
+            "propose_edit",
+            json!({
+                "ops": [{"set_op": {"function": "demo::f", "node": "%3", "op": "const 30"}}],
+                "base": {"demo::f": base},
+                "on_conflict": "reject",
+            }),
+        )
+        .await,
+        "conflict",
+    );
+
     // A disjoint edit written against the same stale base merges.
     let merged = ok(&call(
         &bob,

@@ -160,7 +160,7 @@ async fn disjoint_concurrent_edit_is_rebased_and_equals_both_in_order() {
 }
 
 #[tokio::test]
-async fn on_conflict_fail_refuses_even_a_disjoint_edit() {
+async fn on_conflict_reject_refuses_even_a_disjoint_edit() {
     let (_d, hub, _s) = hub().await;
     let a = hub.connect("alice", Transport::InProcess);
     let b = hub.connect("bob", Transport::InProcess);
@@ -168,7 +168,7 @@ async fn on_conflict_fail_refuses_even_a_disjoint_edit() {
     hub.read_function(b.id(), "demo::f").unwrap();
     hub.propose(a.id(), set_const(1, 10)).await.unwrap();
     let mut req = set_const(3, 30);
-    req.on_conflict = OnConflict::Fail;
+    req.on_conflict = OnConflict::Reject;
     assert!(matches!(
         hub.propose(b.id(), req).await,
         Err(ServiceError::Conflict { .. })

@@ -639,7 +639,7 @@ impl CographServer {
             base,
             on_conflict: match args.on_conflict {
                 OnConflictArg::Merge => OnConflict::Merge,
-                OnConflictArg::Fail => OnConflict::Fail,
+                OnConflictArg::Reject => OnConflict::Reject,
             },
             dry_run: args.dry_run,
             purpose: args.purpose.clone(),

@@ -661,7 +661,9 @@ pub enum EditOpArg {
 pub enum OnConflictArg {
     #[default]
     Merge,
-    Fail,
+    // `fail`, the name of an earlier version, is still accepted.
+    #[serde(alias = "fail")]
+    Reject,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -674,7 +676,7 @@ pub struct ProposeEditArgs {
     #[serde(default)]
     pub base: Option<BTreeMap<String, String>>,
     /// `merge` (default): rebase onto concurrent changes that do not
-    /// overlap yours. `fail`: refuse whenever the base is stale.
+    /// overlap yours. `reject`: refuse whenever the base is stale.
     #[serde(default)]
     pub on_conflict: OnConflictArg,
     /// Check everything, commit nothing.

@@ -38,7 +38,7 @@ pub enum OnConflict {
     #[default]
     Merge,
     /// Refuse whenever the base is not current.
-    Fail,
+    Reject,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -341,7 +341,7 @@ impl Hub {
             let current_fn = current.map(|e| e.function.as_ref());
             let rebased = match request.on_conflict {
                 super::OnConflict::Merge => check_rebase(base_fn, current_fn, &mine),
-                super::OnConflict::Fail => Err(Vec::new()),
+                super::OnConflict::Reject => Err(Vec::new()),
             };
             match rebased {
                 Ok(_) => {

@@ -36,7 +36,7 @@ pub struct FunctionConflict {
     /// The current version, so the agent can retry without another read.
     pub current_function: Option<Arc<Function>>,
     pub current_revision: Option<Revision>,
-    /// Why the request could not be rebased (empty with `on_conflict: fail`).
+    /// Why the request could not be rebased (empty with `on_conflict: reject`).
     pub overlaps: Vec<OverlapReason>,
 }
 
