@@ -7,60 +7,18 @@
 //! connects one client that negotiates MCP 2026-07-28, so every request
 //! stands alone, and prints how it gets and uses an agent identity.
 
-use std::sync::Arc;
+mod common;
 
-use cograph::mcp::http::{self, HttpConfig};
-use cograph::service::{Hub, HubConfig};
-use rmcp::RoleClient;
-use rmcp::model::{CallToolRequestParams, ProtocolVersion};
-use rmcp::service::{ClientLifecycleMode, ClientServiceExt, RunningService};
+use common::{LocalServer, call, ok, s};
+use rmcp::model::ProtocolVersion;
+use rmcp::service::{ClientLifecycleMode, ClientServiceExt};
 use rmcp::transport::StreamableHttpClientTransport;
-use serde_json::{Value, json};
-use tokio_util::sync::CancellationToken;
-
-type Client = RunningService<RoleClient, ()>;
-
-/// Calls a tool; returns whether it failed and its structured content.
-async fn call(client: &Client, tool: &str, args: Value) -> anyhow::Result<(bool, Value)> {
-    let Value::Object(args) = args else {
-        anyhow::bail!("arguments must be an object")
-    };
-    let r = client
-        .call_tool(CallToolRequestParams::new(tool.to_string()).with_arguments(args))
-        .await?;
-    Ok((
-        r.is_error == Some(true),
-        r.structured_content.unwrap_or(Value::Null),
-    ))
-}
-
-async fn ok(client: &Client, tool: &str, args: Value) -> anyhow::Result<Value> {
-    match call(client, tool, args).await? {
-        (false, v) => Ok(v),
-        (true, v) => anyhow::bail!("{tool} failed: {v:#}"),
-    }
-}
-
-/// A JSON value for printing: strings without their quotes.
-fn s(v: &Value) -> String {
-    v.as_str()
-        .map(str::to_string)
-        .unwrap_or_else(|| v.to_string())
-}
+use serde_json::json;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let dir = tempfile::tempdir()?;
-    let hub: Arc<Hub> = Hub::open(HubConfig::new(dir.path()))?;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let url = format!("http://{}/mcp", listener.local_addr()?);
-    let shutdown = CancellationToken::new();
-    let server = tokio::spawn(http::serve(
-        hub,
-        listener,
-        HttpConfig::default(),
-        shutdown.clone(),
-    ));
+    let server = LocalServer::start().await?;
+    let url = server.url.clone();
     println!("cograph is serving {url}");
 
     let client = ()
@@ -152,7 +110,6 @@ async fn main() -> anyhow::Result<()> {
     );
 
     client.cancel().await?;
-    shutdown.cancel();
-    server.await??;
+    server.stop().await?;
     Ok(())
 }

@@ -8,18 +8,12 @@
 //! position, a stale edit refused with the diff of what changed, a
 //! disjoint stale edit merged, and at last both changes in the program.
 
-use std::sync::Arc;
+mod common;
 
-use cograph::mcp::http::{self, HttpConfig};
-use cograph::service::{Hub, HubConfig};
-use rmcp::model::CallToolRequestParams;
-use rmcp::service::RunningService;
+use common::{LocalServer, ok, refused, s};
+use rmcp::ServiceExt;
 use rmcp::transport::StreamableHttpClientTransport;
-use rmcp::{RoleClient, ServiceExt};
 use serde_json::{Value, json};
-use tokio_util::sync::CancellationToken;
-
-type Agent = RunningService<RoleClient, ()>;
 
 const TOTAL: &str = "\
 /// Price of `qty` items with a fixed fee.
@@ -33,60 +27,14 @@ fn shop::total(qty: i64) -> i64 {
 }
 ";
 
-/// Calls a tool; returns whether it failed and its structured content.
-async fn call(agent: &Agent, tool: &str, args: Value) -> anyhow::Result<(bool, Value)> {
-    let Value::Object(args) = args else {
-        anyhow::bail!("arguments must be an object")
-    };
-    let r = agent
-        .call_tool(CallToolRequestParams::new(tool.to_string()).with_arguments(args))
-        .await?;
-    Ok((
-        r.is_error == Some(true),
-        r.structured_content.unwrap_or(Value::Null),
-    ))
-}
-
-/// Calls a tool that must succeed.
-async fn ok(agent: &Agent, tool: &str, args: Value) -> anyhow::Result<Value> {
-    match call(agent, tool, args).await? {
-        (false, v) => Ok(v),
-        (true, v) => anyhow::bail!("{tool} failed: {v:#}"),
-    }
-}
-
-/// Calls a tool that must fail with `code`.
-async fn refused(agent: &Agent, tool: &str, args: Value, code: &str) -> anyhow::Result<Value> {
-    match call(agent, tool, args).await? {
-        (true, v) if v["error"]["code"] == code => Ok(v),
-        (_, v) => anyhow::bail!("{tool}: expected {code}, got {v:#}"),
-    }
-}
-
 fn set_const(node: &str, value: i64) -> Value {
     json!({"set_op": {"function": "shop::total", "node": node, "op": format!("const {value}")}})
 }
 
-/// A JSON value for printing: strings without their quotes.
-fn s(v: &Value) -> String {
-    v.as_str()
-        .map(str::to_string)
-        .unwrap_or_else(|| v.to_string())
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let dir = tempfile::tempdir()?;
-    let hub: Arc<Hub> = Hub::open(HubConfig::new(dir.path()))?;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let url = format!("http://{}/mcp", listener.local_addr()?);
-    let shutdown = CancellationToken::new();
-    let server = tokio::spawn(http::serve(
-        hub,
-        listener,
-        HttpConfig::default(),
-        shutdown.clone(),
-    ));
+    let server = LocalServer::start().await?;
+    let url = server.url.clone();
     println!("cograph is serving {url}\n");
 
     let alice = ().serve(StreamableHttpClientTransport::from_uri(url.as_str())).await?;
@@ -209,7 +157,6 @@ async fn main() -> anyhow::Result<()> {
 
     alice.cancel().await?;
     bob.cancel().await?;
-    shutdown.cancel();
-    server.await??;
+    server.stop().await?;
     Ok(())
 }
