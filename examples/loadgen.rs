@@ -384,7 +384,10 @@ async fn drive(args: Args) -> anyhow::Result<()> {
         call(&setup, &mut base, "release_locks", json!({})).await?;
     }
     println!("\n## Protocol baseline: one session, {BASELINE_ROUNDS} rounds, calls in turn");
-    println!("{:<18} {:>9} {:>9}", "tool", "p50 µs", "p99 µs");
+    println!(
+        "{:<18} {:>9} {:>9} {:>9}",
+        "tool", "calls/s", "p50 µs", "p99 µs"
+    );
     for tool in [
         "list_agents",
         "lock_status",
@@ -392,8 +395,11 @@ async fn drive(args: Args) -> anyhow::Result<()> {
         "acquire_locks",
         "release_locks",
     ] {
+        // Calls/s of this tool alone: its calls over the time spent in them.
+        let spent: Duration = base.tools[tool].latencies.iter().sum();
         println!(
-            "{tool:<18} {:>9.1} {:>9.1}",
+            "{tool:<18} {:>9.0} {:>9.1} {:>9.1}",
+            base.tools[tool].latencies.len() as f64 / spent.as_secs_f64(),
             us(base.p(tool, 0.5)),
             us(base.p(tool, 0.99))
         );
@@ -447,7 +453,7 @@ async fn drive(args: Args) -> anyhow::Result<()> {
         let elapsed = start.elapsed().as_secs_f64();
         let total: usize = stats.tools.values().map(|s| s.latencies.len()).sum();
         println!(
-            "\n## {n} sessions, {} hot functions, {elapsed:.1} s: {total} calls, {:.0} calls/s",
+            "\n## {n} session(s), {} hot functions, {elapsed:.1} s: {total} calls, {:.0} calls/s",
             args.hot,
             total as f64 / elapsed
         );
