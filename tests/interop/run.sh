@@ -22,7 +22,12 @@ log() { printf -- '--- %s\n' "$*"; }
 
 if [ ! -x node_modules/.bin/node ] || [ ! -x node_modules/.bin/conformance ]; then
     log "installing npm packages (Node 22, MCP Inspector, conformance suite)"
-    npm ci --no-audit --no-fund --loglevel=error
+    # Retried: a registry hiccup should not fail the suite.
+    for attempt in 1 2 3; do
+        npm ci --no-audit --no-fund --loglevel=error && break
+        [ "$attempt" = 3 ] && exit 1
+        sleep 5
+    done
 fi
 export PATH="$here/node_modules/.bin:$PATH"
 log "node $(node --version)"
@@ -31,7 +36,11 @@ case "$(node --version)" in v22.*) ;; *) echo "Node 22 expected" >&2; exit 1 ;; 
 if [ ! -x .venv/bin/python ]; then
     log "installing the Python mcp SDK"
     python3 -m venv .venv
-    .venv/bin/pip install --quiet --disable-pip-version-check -r requirements.txt
+    for attempt in 1 2 3; do
+        .venv/bin/pip install --quiet --disable-pip-version-check -r requirements.txt && break
+        [ "$attempt" = 3 ] && exit 1
+        sleep 5
+    done
 fi
 
 log "building cograph (release)"
@@ -70,17 +79,21 @@ fail() { echo "FAILED: $*" >&2; failures=$((failures + 1)); }
 log "Python mcp SDK"
 .venv/bin/python clients.py "$url" "$bin" "$data" || fail "python clients"
 
-expect_tools() { # $1 = label, stdin = inspector output
+# Succeeds if and only if the inspector output on stdin lists 12 tools. It
+# runs at the end of a pipeline (a subshell), so it reports by exit status.
+expect_tools() { # $1 = label
     local out n
     out="$(cat)"
     n="$(printf '%s' "$out" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["tools"]))' 2>/dev/null || echo 0)"
-    if [ "$n" = 12 ]; then log "$1: 12 tools"; else fail "$1: expected 12 tools, got: ${out:0:400}"; fi
+    if [ "$n" = 12 ]; then log "$1: 12 tools"; else echo "$1: expected 12 tools, got: ${out:0:400}" >&2; return 1; fi
 }
 
 log "MCP Inspector CLI"
-mcp-inspector --cli "$url" --transport http --method tools/list 2>"$work/insp1.err" | expect_tools "inspector tools/list over HTTP"
+mcp-inspector --cli "$url" --transport http --method tools/list 2>"$work/insp1.err" | expect_tools "inspector tools/list over HTTP" \
+    || fail "inspector tools/list over HTTP: $(tail -5 "$work/insp1.err")"
 mcp-inspector --cli "$bin" stdio --standalone --data "$work/stdio-data" --method tools/list 2>"$work/insp2.err" \
-    | expect_tools "inspector tools/list over stdio"
+    | expect_tools "inspector tools/list over stdio" \
+    || fail "inspector tools/list over stdio: $(tail -5 "$work/insp2.err")"
 out="$(mcp-inspector --cli "$url" --transport http --method tools/call --tool-name run_function \
     --tool-args-json '{"function": "geometry::dist2", "args": [0, 0, 3, 4]}' 2>&1)" || true
 if printf '%s' "$out" | grep -q '"value": 25'; then log "inspector tools/call run_function: 25"; else fail "inspector tools/call: ${out:0:400}"; fi
