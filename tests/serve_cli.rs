@@ -1,0 +1,278 @@
+//! `cograph serve`, `cograph status` and `cograph log` as an operator runs
+//! them: the built binary, its flags, and what it refuses. Covers the
+//! bearer token (401 without it), the refusal to listen beyond loopback
+//! without one, an idle HTTP protocol session ending with its locks, and
+//! the status and log reports while a hub runs.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{Client, F, Recorder, call, err, ok};
+use rmcp::ServiceExt;
+use rmcp::transport::StreamableHttpClientTransport;
+use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+use serde_json::json;
+
+const EXE: &str = env!("CARGO_BIN_EXE_cograph");
+const TOKEN: &str = "s3cret-token-for-the-serve-cli-test";
+
+/// A `cograph serve` process on 127.0.0.1:0 over a fresh data directory,
+/// killed when dropped.
+struct Served {
+    child: Child,
+    dir: tempfile::TempDir,
+    addr: String,
+}
+
+impl Served {
+    fn start(extra: &[&str]) -> Served {
+        let dir = tempfile::tempdir().unwrap();
+        let child = Command::new(EXE)
+            .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+            .arg(dir.path())
+            .args(extra)
+            .env("COGRAPH_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let addr = loop {
+            if let Some(info) = cograph::mcp::hub::HubInfo::read(dir.path()) {
+                break info.http;
+            }
+            assert!(Instant::now() < deadline, "serve never wrote hub.json");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        Served { child, dir, addr }
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}/mcp", self.addr)
+    }
+
+    fn data(&self) -> &Path {
+        self.dir.path()
+    }
+
+    async fn client(&self, token: Option<&str>) -> Client {
+        let mut config = StreamableHttpClientTransportConfig::with_uri(self.url());
+        if let Some(t) = token {
+            config = config.auth_header(t);
+        }
+        Recorder::default()
+            .serve(StreamableHttpClientTransport::from_config(config))
+            .await
+            .unwrap()
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The status code of one plain HTTP/1.1 request to the server.
+fn status_of(addr: &str, request_line: &str, headers: &[(&str, &str)], body: &str) -> u16 {
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut req = format!(
+        "{request_line} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    req.push_str(body);
+    stream.write_all(req.as_bytes()).unwrap();
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head).unwrap();
+    std::str::from_utf8(&head[9..12]).unwrap().parse().unwrap()
+}
+
+fn cograph(args: &[&str], data: &Path) -> (bool, String, String) {
+    let out = Command::new(EXE)
+        .args(args)
+        .arg("--data")
+        .arg(data)
+        .env("COGRAPH_LOG", "warn")
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn a_public_address_without_a_token_is_refused_before_listening() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(EXE)
+        .args(["serve", "--listen", "0.0.0.0:0", "--data"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--token-file"), "{stderr}");
+    assert!(!dir.path().join("hub.json").exists());
+
+    // A token too short to be a secret is refused too, naming the file.
+    let short = dir.path().join("token");
+    std::fs::write(&short, "short\n").unwrap();
+    let out = Command::new(EXE)
+        .args(["serve", "--listen", "127.0.0.1:0", "--token-file"])
+        .arg(&short)
+        .arg("--data")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("shorter than 16"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_token_every_request_needs_it() {
+    let token_dir = tempfile::tempdir().unwrap();
+    let token_file = token_dir.path().join("token");
+    std::fs::write(&token_file, format!("{TOKEN}\n")).unwrap();
+    let served = Served::start(&["--token-file", token_file.to_str().unwrap()]);
+    let addr = served.addr.clone();
+    let init = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#;
+    let mcp_headers = [
+        ("Content-Type", "application/json"),
+        ("Accept", "application/json, text/event-stream"),
+    ];
+    let bearer = format!("Bearer {TOKEN}");
+    let codes = tokio::task::spawn_blocking(move || {
+        let with = |auth: &str| {
+            let mut h = mcp_headers.to_vec();
+            h.push(("Authorization", auth));
+            status_of(&addr, "POST /mcp", &h, init)
+        };
+        (
+            status_of(&addr, "POST /mcp", &mcp_headers, init),
+            with("Bearer wrong-token-of-enough-length"),
+            with(&bearer),
+            status_of(&addr, "GET /status", &[], ""),
+            status_of(&addr, "GET /healthz", &[], ""),
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!(codes, (401, 401, 200, 401, 200));
+
+    // A real client with the token works; `cograph status` uses the token.
+    let client = served.client(Some(TOKEN)).await;
+    ok(&call(&client, "register_agent", json!({"name": "tokened"})).await);
+    let (success, stdout, _) = cograph(
+        &["status", "--token-file", token_file.to_str().unwrap()],
+        served.data(),
+    );
+    assert!(success);
+    assert!(stdout.contains("tokened"), "{stdout}");
+    client.cancel().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_and_log_show_agents_locks_and_commits() {
+    let served = Served::start(&[]);
+    let alice = served.client(None).await;
+    ok(&call(
+        &alice,
+        "register_agent",
+        json!({"name": "alice", "purpose": "status report"}),
+    )
+    .await);
+    ok(&call(
+        &alice,
+        "propose_edit",
+        json!({"ops": [{"create_function": {"text": F}}], "purpose": "seed"}),
+    )
+    .await);
+    ok(&call(
+        &alice,
+        "acquire_locks",
+        json!({"locks": [{"function": "demo::f", "mode": "write"}]}),
+    )
+    .await);
+
+    let data = served.data().to_path_buf();
+    let (status, log) = tokio::task::spawn_blocking(move || {
+        (cograph(&["status"], &data), cograph(&["log"], &data))
+    })
+    .await
+    .unwrap();
+    let (success, stdout, stderr) = status;
+    assert!(success, "{stderr}");
+    assert!(stdout.contains("r1, 1 functions"), "{stdout}");
+    assert!(
+        stdout.contains("alice") && stdout.contains("status report"),
+        "{stdout}"
+    );
+    let lock_line = stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("demo::f:"))
+        .unwrap_or_else(|| panic!("no lock line in {stdout}"));
+    assert!(lock_line.contains("alice"), "{lock_line}");
+    let (success, stdout, stderr) = log;
+    assert!(success, "{stderr}");
+    let first = stdout.lines().next().unwrap_or_default();
+    assert!(
+        first.starts_with("r1 ") && first.contains("alice") && first.contains("[seed]"),
+        "{stdout}"
+    );
+    alice.cancel().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_http_session_ends_and_its_locks_go() {
+    let served = Served::start(&["--session-idle", "1"]);
+    let alice = served.client(None).await;
+    ok(&call(
+        &alice,
+        "propose_edit",
+        json!({"ops": [{"create_function": {"text": F}}]}),
+    )
+    .await);
+    ok(&call(
+        &alice,
+        "acquire_locks",
+        json!({"locks": [{"function": "demo::f", "mode": "write"}]}),
+    )
+    .await);
+    // Alice falls silent. Bob, active, is denied until her session idles
+    // out; then the lock is his.
+    let bob = served.client(None).await;
+    let lock = json!({"locks": [{"function": "demo::f", "mode": "write"}]});
+    err(
+        &call(&bob, "acquire_locks", lock.clone()).await,
+        "lock_denied",
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let r = call(&bob, "acquire_locks", lock.clone()).await;
+        if r.is_error != Some(true) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "alice's idle session still holds the lock"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let agents = ok(&call(&bob, "list_agents", json!({})).await);
+    assert_eq!(agents["agents"].as_array().unwrap().len(), 1, "{agents:#}");
+    bob.cancel().await.unwrap();
+}
