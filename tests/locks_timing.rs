@@ -272,3 +272,62 @@ async fn fencing_tokens_rise_and_start_above_the_base() {
     assert!(g1.token < g2.token && g2.token < g3.token);
     assert_eq!(t.fencing_high_water(), g3.token.0);
 }
+
+/// A grant the pump makes at the moment the waiter is cancelled is undone:
+/// the caller is gone and would never learn it holds the lock. An upgrade
+/// abandoned that way restores the old lease exactly (mode, token, expiry).
+#[tokio::test(start_paused = true)]
+async fn a_grant_racing_a_cancel_is_undone_exactly() {
+    let t = table();
+    let f = FunctionId(1);
+    // Agent 2 reads f; agent 1 also reads, so 2's upgrade must wait.
+    t.try_acquire(&req(1, &[(1, R)], None)).unwrap();
+    let before = t.try_acquire(&req(2, &[(1, R)], Some(60_000))).unwrap();
+    let cancel = CancellationToken::new();
+    let upgrade = {
+        let (t, cancel) = (t.clone(), cancel.clone());
+        tokio::spawn(async move {
+            t.acquire(
+                req(2, &[(1, W)], Some(600_000)),
+                Duration::from_secs(60),
+                &cancel,
+                None,
+            )
+            .await
+        })
+    };
+    settle().await;
+    assert_eq!(queue(&t, 1), vec![2]);
+    // In one step, with no await between: 1 releases (the pump grants 2's
+    // upgrade) and 2's call is cancelled.
+    t.release(AgentId(1), None);
+    cancel.cancel();
+    assert_eq!(upgrade.await.unwrap().unwrap_err(), AcquireError::Cancelled);
+    let holders = t.holders(f);
+    assert_eq!(holders.len(), 1);
+    assert_eq!(holders[0].agent, AgentId(2));
+    assert_eq!(holders[0].mode, R, "the abandoned upgrade was kept");
+    assert_eq!(holders[0].token, before.token, "the old lease was replaced");
+    assert_eq!(holders[0].expires_at, before.locks[0].expires_at);
+
+    // A fresh grant racing a cancel leaves nothing held.
+    let cancel = CancellationToken::new();
+    let waiter = {
+        let (t, cancel) = (t.clone(), cancel.clone());
+        tokio::spawn(async move {
+            t.acquire(
+                req(3, &[(1, W)], None),
+                Duration::from_secs(60),
+                &cancel,
+                None,
+            )
+            .await
+        })
+    };
+    settle().await;
+    t.release(AgentId(2), None);
+    cancel.cancel();
+    assert_eq!(waiter.await.unwrap().unwrap_err(), AcquireError::Cancelled);
+    assert!(t.holders(f).is_empty());
+    assert_eq!(t.n_waiting(), 0);
+}

@@ -85,9 +85,12 @@ fn status_of(addr: &str, request_line: &str, headers: &[(&str, &str)], body: &st
         .set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
     let mut req = format!(
-        "{request_line} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        "{request_line} HTTP/1.1\r\nConnection: close\r\nContent-Length: {}\r\n",
         body.len()
     );
+    if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
+        req.push_str(&format!("Host: {addr}\r\n"));
+    }
     for (k, v) in headers {
         req.push_str(&format!("{k}: {v}\r\n"));
     }
@@ -188,6 +191,17 @@ async fn with_a_token_every_request_needs_it() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_and_log_show_agents_locks_and_commits() {
     let served = Served::start(&[]);
+    // A page that rebinds its own name to 127.0.0.1 sends its own Host and
+    // no Origin on a same-origin GET: refused on every path.
+    let addr = served.addr.clone();
+    let rebound = tokio::task::spawn_blocking(move || {
+        ["GET /status", "GET /healthz", "POST /mcp"]
+            .map(|line| status_of(&addr, line, &[("Host", "attacker.example:7878")], ""))
+    })
+    .await
+    .unwrap();
+    assert_eq!(rebound, [403, 403, 403]);
+
     let alice = served.client(None).await;
     ok(&call(
         &alice,

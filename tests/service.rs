@@ -435,3 +435,38 @@ async fn concurrent_commits_lose_nothing_and_replay() {
     let reopened = Hub::open(HubConfig::new(dir.path())).unwrap();
     assert_eq!(reopened.snapshot().root_hash(), root);
 }
+
+/// A name that an agent read twice, for two different functions (the first
+/// was renamed away and a new function took its name), means the function
+/// that holds the name now: the edit lands there, not on the renamed one.
+#[tokio::test]
+async fn a_reused_name_means_the_function_read_under_it_last() {
+    let (_d, hub, _s) = hub().await;
+    let x = hub.connect("x", Transport::InProcess);
+    let y = hub.connect("y", Transport::InProcess);
+    hub.read_function(x.id(), "demo::g").unwrap();
+    hub.read_function(y.id(), "demo::g").unwrap();
+    let old = hub.snapshot().lookup_str("demo::g").unwrap();
+    hub.propose(
+        y.id(),
+        edit(json!([
+            {"rename_function": {"function": "demo::g", "new_name": "demo::g_old"}},
+            {"create_function": {"name": "demo::g", "params": [], "returns": "i64", "body": {"text": "%0 = const 7\n%1 = return %0\n"}}},
+        ])),
+    )
+    .await
+    .unwrap();
+    hub.read_function(x.id(), "demo::g").unwrap();
+    let new = hub.snapshot().lookup_str("demo::g").unwrap();
+    assert_ne!(old, new);
+    hub.propose(
+        x.id(),
+        edit(json!([{"set_op": {"function": "demo::g", "node": "%0", "op": "const 70"}}])),
+    )
+    .await
+    .unwrap();
+    let p = hub.snapshot();
+    let op_of = |id| p.get(id).unwrap().function.nodes[&NodeId(0)].op;
+    assert_eq!(op_of(new), Op::Const(Value::I64(70)));
+    assert_eq!(op_of(old), Op::Const(Value::I64(5)));
+}

@@ -238,6 +238,22 @@ impl AgentRegistry {
         self.agents.remove(&id).map(|(_, info)| info)
     }
 
+    /// Removes a stateless agent and its handle if and only if it is idle
+    /// past `idle` with no call in flight, decided atomically with the
+    /// removal.
+    pub fn remove_if_idle(&self, id: AgentId, idle: Duration) -> Option<AgentInfo> {
+        let now = tokio::time::Instant::now();
+        let (_, info) = self.agents.remove_if(&id, |_, a| {
+            a.transport == Transport::HttpStateless
+                && a.calls_in_flight() == 0
+                && now.saturating_duration_since(a.last_active_at) > idle
+        })?;
+        if let Some((_, handle)) = self.handles.remove(&id) {
+            self.sessions.remove(&handle);
+        }
+        Some(info)
+    }
+
     /// Marks a call in flight for `id` until the guard drops.
     pub fn begin_call(&self, id: AgentId) -> CallGuard<'_> {
         let in_flight = self.agents.get(&id).map(|info| info.in_flight.clone());

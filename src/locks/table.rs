@@ -282,7 +282,7 @@ enum Settled {
         grant: Grant,
         /// What the agent held of each target before the grant, so an
         /// unobserved grant can be undone exactly.
-        previous: Vec<(FunctionId, Option<LockMode>)>,
+        previous: Vec<(FunctionId, Option<Holder>)>,
     },
     AgentEnded,
 }
@@ -536,7 +536,7 @@ impl State {
         ttl: Duration,
         purpose: &Option<Arc<str>>,
         now: Now,
-        mut previous: Option<&mut Vec<(FunctionId, Option<LockMode>)>>,
+        mut previous: Option<&mut Vec<(FunctionId, Option<Holder>)>>,
     ) -> Grant {
         self.last_token += 1;
         let token = FencingToken(self.last_token);
@@ -554,7 +554,7 @@ impl State {
                 Some(idx) => {
                     let h = &mut lock.holders[idx];
                     if let Some(p) = previous.as_deref_mut() {
-                        p.push((t.function, Some(h.mode)));
+                        p.push((t.function, Some(h.clone())));
                     }
                     h.mode = h.mode.max(t.mode);
                     h.token = token;
@@ -789,16 +789,18 @@ impl Drop for WaitGuard<'_> {
         let mut s = self.table.lock_state();
         s.dequeue(self.rid);
         if let Some(Settled::Granted { previous, .. }) = s.settled.remove(&self.rid) {
+            // Restore exactly what was held before: mode, token, lease and
+            // purpose, so an abandoned wait neither upgrades nor extends.
             for (f, prior) in previous {
                 match prior {
                     None => {
                         s.release(self.agent, f);
                     }
-                    Some(mode) => {
+                    Some(old) => {
                         if let Some(lock) = s.functions.get_mut(&f)
                             && let Some(h) = lock.holders.iter_mut().find(|h| h.agent == self.agent)
                         {
-                            h.mode = mode;
+                            *h = old;
                         }
                     }
                 }
@@ -956,6 +958,14 @@ impl LockTable {
                 _ = cancel.cancelled() => cancelled = true,
                 _ = tokio::time::sleep_until(next_tick) => {}
             }
+            if cancelled || cancel.is_cancelled() {
+                // Even a grant the pump made a moment ago is undone: the
+                // caller is gone and would never learn it holds the locks.
+                // The guard leaves the queue, restores what was held
+                // before, and wakes those behind.
+                drop(guard);
+                return Err(AcquireError::Cancelled);
+            }
             let now = self.clock.now();
             let mut s = self.lock_state();
             match s.settled.remove(&rid) {
@@ -970,7 +980,7 @@ impl LockTable {
                 }
                 None => {}
             }
-            if timed_out || cancelled {
+            if timed_out {
                 for t in &targets {
                     s.purge(t.function, now);
                 }
@@ -979,11 +989,7 @@ impl LockTable {
                 s.pump(now);
                 self.unlock(s);
                 guard.done = true;
-                return Err(if cancelled {
-                    AcquireError::Cancelled
-                } else {
-                    AcquireError::Timeout(denial)
-                });
+                return Err(AcquireError::Timeout(denial));
             }
             if let Some(tx) = &progress {
                 let blocked = s.denial(req.agent, &targets, Some(rid)).blocked;
@@ -1050,7 +1056,7 @@ impl LockTable {
     pub fn end_agent(&self, agent: AgentId) -> EndedAgent {
         let now = self.clock.now();
         let mut s = self.lock_state();
-        let held = s.held.get(&agent).cloned().unwrap_or_default();
+        let held = s.held.remove(&agent).unwrap_or_default();
         let mut released = Vec::new();
         for f in held {
             if let Some(mode) = s.release(agent, f) {

@@ -70,7 +70,9 @@ pub fn router(hub: Arc<Hub>, config: HttpConfig, shutdown: CancellationToken) ->
         http = if config.allowed_hosts.is_empty() {
             http.disable_allowed_hosts()
         } else {
-            http.with_allowed_hosts(config.allowed_hosts.clone())
+            let mut hosts = config.allowed_hosts.clone();
+            hosts.extend(["localhost", "127.0.0.1", "::1"].map(String::from));
+            http.with_allowed_hosts(hosts)
         };
     }
     let factory_hub = hub.clone();
@@ -104,23 +106,54 @@ pub async fn serve(
         .await
 }
 
+/// The host name of a `host[:port]` authority, without brackets for IPv6.
+fn host_name(authority: &str) -> &str {
+    match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => authority.split(':').next().unwrap_or(""),
+    }
+}
+
+fn is_loopback_name(host: &str) -> bool {
+    matches!(host, "localhost" | "127.0.0.1" | "::1")
+}
+
 /// Returns true if and only if `origin` is a loopback origin.
 fn loopback_origin(origin: &str) -> bool {
-    let Some(rest) = origin
+    origin
         .strip_prefix("http://")
         .or_else(|| origin.strip_prefix("https://"))
-    else {
-        return false;
+        .is_some_and(|rest| is_loopback_name(host_name(rest)))
+}
+
+/// Returns true if and only if the `Host` header may reach this server: a
+/// loopback name on a loopback listener (so a page that rebinds its own
+/// name to 127.0.0.1 is refused), else one of `allowed_hosts` when any are
+/// configured. rmcp checks `/mcp` the same way; this covers every path.
+fn host_allowed(host: Option<&str>, config: &HttpConfig) -> bool {
+    let Some(name) = host.map(host_name) else {
+        return !config.loopback && config.allowed_hosts.is_empty();
     };
-    let host = match rest.strip_prefix('[') {
-        Some(v6) => v6.split(']').next().unwrap_or(""),
-        None => rest.split(':').next().unwrap_or(""),
-    };
-    matches!(host, "localhost" | "127.0.0.1" | "::1")
+    if config.loopback {
+        is_loopback_name(name)
+    } else {
+        config.allowed_hosts.is_empty()
+            || is_loopback_name(name)
+            || config.allowed_hosts.iter().any(|h| host_name(h) == name)
+    }
 }
 
 async fn guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let headers = request.headers();
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+    if !host_allowed(host, &state.config) {
+        tracing::warn!(host = ?host, path = %request.uri().path(), "refused a foreign Host");
+        return (
+            StatusCode::FORBIDDEN,
+            "forbidden: the Host is not allowed\n",
+        )
+            .into_response();
+    }
     if let Some(origin) = headers.get(header::ORIGIN) {
         let ok = origin.to_str().is_ok_and(loopback_origin);
         if !ok {
@@ -289,6 +322,34 @@ mod tests {
         ] {
             assert!(!loopback_origin(bad), "{bad}");
         }
+    }
+
+    #[test]
+    fn hosts_on_loopback_and_beyond() {
+        let loopback = HttpConfig::default();
+        for ok in ["127.0.0.1:7878", "localhost", "[::1]:9"] {
+            assert!(host_allowed(Some(ok), &loopback), "{ok}");
+        }
+        for bad in [
+            Some("evil.example"),
+            Some("127.0.0.1.evil.example:80"),
+            None,
+        ] {
+            assert!(!host_allowed(bad, &loopback), "{bad:?}");
+        }
+        let open = HttpConfig {
+            loopback: false,
+            ..HttpConfig::default()
+        };
+        assert!(host_allowed(Some("anything.example"), &open));
+        let named = HttpConfig {
+            loopback: false,
+            allowed_hosts: vec!["cograph.internal".into()],
+            ..HttpConfig::default()
+        };
+        assert!(host_allowed(Some("cograph.internal:7878"), &named));
+        assert!(!host_allowed(Some("evil.example"), &named));
+        assert!(!host_allowed(None, &named));
     }
 
     #[test]

@@ -145,26 +145,18 @@ impl Hub {
                 Err(_) => return Err(ServiceError::Unavailable("the store writer stopped".into())),
             }
             self.publish(program.clone());
-            {
+            // An agent that ended while its commit was in flight keeps no
+            // state; otherwise its bases move to what it just wrote.
+            if self.agents.get(agent).is_some() {
                 let mut state = self.agent_state.entry(agent).or_default();
-                for (id, change) in &prepared.applied.changes {
+                for id in prepared.applied.changes.keys() {
                     state.conflicts.remove(id);
                     match program.get(*id) {
-                        Some(entry) => {
-                            state.reads.insert(
-                                *id,
-                                ReadRecord {
-                                    hash: entry.hash,
-                                    revision: entry.revision,
-                                    function: entry.function.clone(),
-                                },
-                            );
-                        }
+                        Some(entry) => state.note_read(*id, entry),
                         None => {
                             state.reads.remove(id);
                         }
                     }
-                    let _ = change;
                 }
             }
             tracing::info!(%agent, %revision, functions = prepared.applied.changes.len(), "committed");
@@ -223,11 +215,17 @@ impl Hub {
             FunctionRef::Id(id) => {
                 (view.get(*id).is_some() || reads.contains_key(id)).then_some(*id)
             }
-            FunctionRef::Name(name) => reads
-                .iter()
-                .find(|(_, read)| &read.function.name == name)
-                .map(|(id, _)| *id)
-                .or_else(|| view.id_of(name)),
+            // The function that holds the name now, if the agent read it;
+            // else the one it read latest under that name.
+            FunctionRef::Name(name) => match view.id_of(name) {
+                Some(id) if reads.contains_key(&id) => Some(id),
+                current => reads
+                    .iter()
+                    .filter(|(_, read)| &read.function.name == name)
+                    .max_by_key(|(_, read)| read.revision)
+                    .map(|(id, _)| *id)
+                    .or(current),
+            },
         }
     }
 
@@ -460,14 +458,7 @@ impl Hub {
             let mut state = self.agent_state.entry(agent).or_default();
             for (idx, c) in conflicts.iter().enumerate() {
                 if let Some(entry) = program.get(c.function) {
-                    state.reads.insert(
-                        c.function,
-                        ReadRecord {
-                            hash: entry.hash,
-                            revision: entry.revision,
-                            function: entry.function.clone(),
-                        },
-                    );
+                    state.note_read(c.function, entry);
                 }
                 let n = state.conflicts.entry(c.function).or_default();
                 *n += 1;

@@ -85,6 +85,30 @@ struct AgentState {
     conflicts: HashMap<FunctionId, u32>,
 }
 
+impl AgentState {
+    /// Records that the agent has seen `entry` of `id`, unless it has
+    /// already seen a later version: two of its own commits acknowledged
+    /// in one batch may report in either order, and its base must not move
+    /// back to the older one.
+    fn note_read(&mut self, id: FunctionId, entry: &crate::graph::FunctionEntry) {
+        if self
+            .reads
+            .get(&id)
+            .is_some_and(|r| r.revision > entry.revision)
+        {
+            return;
+        }
+        self.reads.insert(
+            id,
+            ReadRecord {
+                hash: entry.hash,
+                revision: entry.revision,
+                function: entry.function.clone(),
+            },
+        );
+    }
+}
+
 /// The program at the tip of the commit sequence, with the fencing
 /// high-water mark of each function.
 #[derive(Clone)]
@@ -240,9 +264,30 @@ impl Hub {
     /// Ends an agent: its locks and queue places go at once, and what it
     /// read is forgotten.
     pub fn end_agent(&self, agent: AgentId) {
+        // Unregister first: a call of this agent still in flight that is
+        // granted locks after the table below lets them go sees the agent
+        // gone and gives them back (see `acquire`).
+        let info = self.agents.remove(agent);
+        self.end_agent_locks(agent, info);
+    }
+
+    /// Ends a stateless agent if and only if it is still idle past `idle`
+    /// with no call in flight, checked atomically with its removal, so a
+    /// call that has just begun keeps its agent.
+    pub fn end_agent_if_idle(&self, agent: AgentId, idle: Duration) -> bool {
+        match self.agents.remove_if_idle(agent, idle) {
+            Some(info) => {
+                self.end_agent_locks(agent, Some(info));
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn end_agent_locks(&self, agent: AgentId, info: Option<crate::locks::AgentInfo>) {
         let ended = self.locks.end_agent(agent);
         self.agent_state.remove(&agent);
-        if let Some(info) = self.agents.remove(agent) {
+        if let Some(info) = info {
             tracing::info!(
                 agent = %agent,
                 name = %info.name,
@@ -277,14 +322,13 @@ impl Hub {
     }
 
     fn record_read(&self, agent: AgentId, id: FunctionId, entry: &crate::graph::FunctionEntry) {
-        self.agent_state.entry(agent).or_default().reads.insert(
-            id,
-            ReadRecord {
-                hash: entry.hash,
-                revision: entry.revision,
-                function: entry.function.clone(),
-            },
-        );
+        if self.agents.get(agent).is_none() {
+            return; // an agent that has ended keeps no state
+        }
+        self.agent_state
+            .entry(agent)
+            .or_default()
+            .note_read(id, entry);
     }
 
     /// What the agent last read of a function.
@@ -323,7 +367,14 @@ impl Hub {
             ttl,
             purpose,
         };
-        Ok(self.locks.acquire(request, wait, cancel, progress).await?)
+        let grant = self.locks.acquire(request, wait, cancel, progress).await?;
+        if self.agents.get(agent).is_none() {
+            // The agent ended while this call was in flight: nobody could
+            // ever release these locks, so they go now.
+            self.locks.end_agent(agent);
+            return Err(crate::locks::AcquireError::AgentEnded.into());
+        }
+        Ok(grant)
     }
 
     /// Releases the named locks, or all the agent's locks.
@@ -557,8 +608,9 @@ async fn reap_idle_agents(hub: std::sync::Weak<Hub>, shutdown: CancellationToken
         }
         let Some(hub) = hub.upgrade() else { return };
         for agent in hub.agents.idle_stateless(hub.config.stateless_idle) {
-            tracing::info!(%agent, "stateless agent idle too long; ending it");
-            hub.end_agent(agent);
+            if hub.end_agent_if_idle(agent, hub.config.stateless_idle) {
+                tracing::info!(%agent, "stateless agent was idle too long; ended it");
+            }
         }
     }
 }
