@@ -136,13 +136,21 @@ enum ExportFormat {
 }
 
 fn main() -> ExitCode {
+    let mut filter = tracing_subscriber::EnvFilter::try_from_env("COGRAPH_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // rmcp logs whole requests and results at debug level, and they carry
+    // secret `session` handles: whatever the filter, rmcp stays at info or
+    // above.
+    if filter
+        .max_level_hint()
+        .is_none_or(|l| l > tracing_subscriber::filter::LevelFilter::INFO)
+    {
+        filter = filter.add_directive("rmcp=info".parse().expect("a valid directive"));
+    }
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_ansi(false)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("COGRAPH_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
+        .with_env_filter(filter)
         .init();
     let cli = Cli::parse();
     match run(cli) {
@@ -354,7 +362,17 @@ async fn serve(
 async fn stdio_standalone(dir: &Path) -> anyhow::Result<()> {
     let hub = Hub::open(HubConfig::new(dir))
         .context("cannot open the store (omit --standalone to join the hub that owns it)")?;
-    let result = hub::serve_stdio(hub.clone()).await;
+    // As in `serve`: a store that cannot write stops the server rather
+    // than let it answer on a program that is not durable.
+    let mut fatal = hub.fatal();
+    let result = tokio::select! {
+        r = hub::serve_stdio(hub.clone()) => r,
+        reason = fatal.wait_for(|f| f.is_some()) => {
+            let reason = reason.map(|r| r.clone()).ok().flatten();
+            tracing::error!(?reason, "the store failed; stopping");
+            Err(anyhow::anyhow!("the store failed: {reason:?}"))
+        }
+    };
     hub.shutdown().await;
     result
 }

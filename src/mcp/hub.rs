@@ -107,8 +107,20 @@ pub async fn serve_socket(
         let ct = shutdown.child_token();
         connections.0.fetch_add(1, Ordering::Relaxed);
         tokio::spawn(async move {
-            let server = CographServer::for_connection(hub, Transport::Stdio, "stdio agent");
+            let server =
+                CographServer::for_connection(hub.clone(), Transport::Stdio, "stdio agent");
             let (read, write) = stream.into_split();
+            // End-of-file ends the agent at once: rmcp lets in-flight calls
+            // run for a few seconds before it drops the handler, and a
+            // waiting acquire must not keep its queue place or be granted
+            // in that time.
+            let agent = server.bound_agent();
+            let read = EndOnEof {
+                inner: read,
+                on_eof: agent.map(|agent| {
+                    Box::new(move || hub.end_agent(agent)) as Box<dyn FnOnce() + Send>
+                }),
+            };
             match server.serve_with_ct((read, write), ct).await {
                 Ok(running) => {
                     let _ = running.waiting().await;
@@ -117,6 +129,33 @@ pub async fn serve_socket(
             }
             connections.0.fetch_sub(1, Ordering::Relaxed);
         });
+    }
+}
+
+/// A reader that runs `on_eof` once, when its peer closes.
+struct EndOnEof<R> {
+    inner: R,
+    on_eof: Option<Box<dyn FnOnce() + Send>>,
+}
+
+impl<R: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for EndOnEof<R> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let wanted = buf.remaining() > 0;
+        let poll = std::pin::Pin::new(&mut self.inner).poll_read(cx, buf);
+        let closed = match &poll {
+            std::task::Poll::Ready(Ok(())) => wanted && buf.filled().len() == before,
+            std::task::Poll::Ready(Err(_)) => true,
+            std::task::Poll::Pending => false,
+        };
+        if closed && let Some(on_eof) = self.on_eof.take() {
+            on_eof();
+        }
+        poll
     }
 }
 

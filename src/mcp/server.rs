@@ -226,7 +226,9 @@ impl CographServer {
         };
         let (id, session) = match existing {
             Some(id) => {
-                if args.name.is_some() {
+                // Naming this connection's own agent stops it taking the
+                // client's name later; naming another (by handle) does not.
+                if args.name.is_some() && Some(id) == self.bound_agent() {
                     self.identity.named.store(true, Ordering::Relaxed);
                 }
                 agents.update(id, args.name.clone(), args.purpose.clone().map(Some));
@@ -449,7 +451,15 @@ impl CographServer {
                 let hub = self.hub.clone();
                 let total = wait.as_millis() as f64;
                 tokio::spawn(async move {
+                    // MCP wants progress to rise with every notification; two
+                    // reports within one microsecond send only the first.
+                    let mut last_sent = -1.0_f64;
                     while let Some(p) = rx.recv().await {
+                        let progress = p.waited.as_secs_f64() * 1000.0;
+                        if progress <= last_sent {
+                            continue;
+                        }
+                        last_sent = progress;
                         let program = hub.snapshot();
                         let parts: Vec<String> = p
                             .blocked
@@ -473,12 +483,9 @@ impl CographServer {
                                 )
                             })
                             .collect();
-                        let param = ProgressNotificationParam::new(
-                            token.clone(),
-                            p.waited.as_millis() as f64,
-                        )
-                        .with_total(total)
-                        .with_message(format!("waiting: {}", parts.join("; ")));
+                        let param = ProgressNotificationParam::new(token.clone(), progress)
+                            .with_total(total)
+                            .with_message(format!("waiting: {}", parts.join("; ")));
                         if peer.notify_progress(param).await.is_err() {
                             break;
                         }
@@ -742,8 +749,16 @@ impl CographServer {
         }
         let mut values = Vec::with_capacity(args.args.len());
         for (idx, (v, p)) in args.args.iter().zip(&signature.params).enumerate() {
-            let value = views::value_from_json(p.ty, v)
-                .map_err(|e| bad_arg(&format!("args[{idx}]"), format!("`{}`: {e}", p.name)))?;
+            // Well-formed JSON of the wrong type for the parameter is, like a
+            // wrong count, a `bad_argument` the agent can act on.
+            let value = views::value_from_json(p.ty, v).map_err(|e| {
+                self.fail(crate::service::ServiceError::Runtime(
+                    crate::eval::RuntimeError::BadArgument(format!(
+                        "args[{idx}] (`{}`): {e}",
+                        p.name
+                    )),
+                ))
+            })?;
             values.push(value);
         }
         let mut budget = self.hub.config().run_budget;
@@ -846,9 +861,13 @@ impl CographServer {
                         VersionSel::Revision(Revision(e.revision.0.saturating_sub(1)))
                     }
                     (None, None) => {
-                        return Err(bad_arg(
-                            "from",
-                            "give `from`: the function has no current version",
+                        return Err(ToolFailure::new(
+                            "not_found",
+                            format!(
+                                "`{}` has no current version to diff from",
+                                args.function.as_ref_string()
+                            ),
+                            "give `from` (a hash or revision from history) to diff a deleted function",
                         ));
                     }
                 }
