@@ -39,20 +39,22 @@ async fn settle() {
     }
 }
 
-fn spawn_wait(
+type Waiting = tokio::task::JoinHandle<Result<cograph::locks::Grant, AcquireError>>;
+
+fn spawn_wait(t: &Arc<LockTable>, r: LockRequest, wait_ms: u64) -> Waiting {
+    spawn_cancellable(t, r, wait_ms, &CancellationToken::new())
+}
+
+fn spawn_cancellable(
     t: &Arc<LockTable>,
     r: LockRequest,
     wait_ms: u64,
-) -> tokio::task::JoinHandle<Result<cograph::locks::Grant, AcquireError>> {
-    let t = t.clone();
+    cancel: &CancellationToken,
+) -> Waiting {
+    let (t, cancel) = (t.clone(), cancel.clone());
     tokio::spawn(async move {
-        t.acquire(
-            r,
-            Duration::from_millis(wait_ms),
-            &CancellationToken::new(),
-            None,
-        )
-        .await
+        t.acquire(r, Duration::from_millis(wait_ms), &cancel, None)
+            .await
     })
 }
 
@@ -206,19 +208,7 @@ async fn waiters_that_time_out_or_are_cancelled_leave_and_those_behind_move_up()
     let a = spawn_wait(&t, req(2, &[(1, W)], None), 100);
     settle().await;
     let cancel = CancellationToken::new();
-    let b = {
-        let t = t.clone();
-        let cancel = cancel.clone();
-        tokio::spawn(async move {
-            t.acquire(
-                req(3, &[(1, W)], None),
-                Duration::from_secs(60),
-                &cancel,
-                None,
-            )
-            .await
-        })
-    };
+    let b = spawn_cancellable(&t, req(3, &[(1, W)], None), 60000, &cancel);
     settle().await;
     let c = spawn_wait(&t, req(4, &[(1, R)], None), 60_000);
     settle().await;
@@ -284,18 +274,7 @@ async fn a_grant_racing_a_cancel_is_undone_exactly() {
     t.try_acquire(&req(1, &[(1, R)], None)).unwrap();
     let before = t.try_acquire(&req(2, &[(1, R)], Some(60_000))).unwrap();
     let cancel = CancellationToken::new();
-    let upgrade = {
-        let (t, cancel) = (t.clone(), cancel.clone());
-        tokio::spawn(async move {
-            t.acquire(
-                req(2, &[(1, W)], Some(600_000)),
-                Duration::from_secs(60),
-                &cancel,
-                None,
-            )
-            .await
-        })
-    };
+    let upgrade = spawn_cancellable(&t, req(2, &[(1, W)], Some(600_000)), 60000, &cancel);
     settle().await;
     assert_eq!(queue(&t, 1), vec![2]);
     // In one step, with no await between: 1 releases (the pump grants 2's
@@ -312,18 +291,7 @@ async fn a_grant_racing_a_cancel_is_undone_exactly() {
 
     // A fresh grant racing a cancel leaves nothing held.
     let cancel = CancellationToken::new();
-    let waiter = {
-        let (t, cancel) = (t.clone(), cancel.clone());
-        tokio::spawn(async move {
-            t.acquire(
-                req(3, &[(1, W)], None),
-                Duration::from_secs(60),
-                &cancel,
-                None,
-            )
-            .await
-        })
-    };
+    let waiter = spawn_cancellable(&t, req(3, &[(1, W)], None), 60000, &cancel);
     settle().await;
     t.release(AgentId(2), None);
     cancel.cancel();
