@@ -145,30 +145,18 @@ impl Child {
 }
 
 impl Drop for Child {
+    /// Closing stdin asks the server to stop; it gets 5 s before a kill.
     fn drop(&mut self) {
         drop(self.process.stdin.take());
-        if self.process.wait_timeout_ok().is_err() {
-            let _ = self.process.kill();
-            let _ = self.process.wait();
-        }
-    }
-}
-
-trait WaitTimeout {
-    fn wait_timeout_ok(&mut self) -> Result<(), ()>;
-}
-
-impl WaitTimeout for std::process::Child {
-    /// Waits up to 5 s for a clean exit.
-    fn wait_timeout_ok(&mut self) -> Result<(), ()> {
         let deadline = Instant::now() + Duration::from_secs(5);
         while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.try_wait() {
-                return Ok(());
+            if let Ok(Some(_)) = self.process.try_wait() {
+                return;
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        Err(())
+        let _ = self.process.kill();
+        let _ = self.process.wait();
     }
 }
 

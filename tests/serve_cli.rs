@@ -117,6 +117,23 @@ fn cograph(args: &[&str], data: &Path) -> (bool, String, String) {
     )
 }
 
+/// Creates `demo::f` (with a commit `purpose`, if given) and takes its
+/// write lock.
+async fn create_f_and_lock_it(client: &Client, purpose: Option<&str>) {
+    ok(&call(
+        client,
+        "propose_edit",
+        json!({"ops": [{"create_function": {"text": F}}], "purpose": purpose}),
+    )
+    .await);
+    ok(&call(
+        client,
+        "acquire_locks",
+        json!({"locks": [{"function": "demo::f", "mode": "write"}]}),
+    )
+    .await);
+}
+
 #[test]
 fn a_public_address_without_a_token_is_refused_before_listening() {
     let dir = tempfile::tempdir().unwrap();
@@ -209,18 +226,7 @@ async fn status_and_log_show_agents_locks_and_commits() {
         json!({"name": "alice", "purpose": "status report"}),
     )
     .await);
-    ok(&call(
-        &alice,
-        "propose_edit",
-        json!({"ops": [{"create_function": {"text": F}}], "purpose": "seed"}),
-    )
-    .await);
-    ok(&call(
-        &alice,
-        "acquire_locks",
-        json!({"locks": [{"function": "demo::f", "mode": "write"}]}),
-    )
-    .await);
+    create_f_and_lock_it(&alice, Some("seed")).await;
 
     let data = served.data().to_path_buf();
     let (status, log) = tokio::task::spawn_blocking(move || {
@@ -254,18 +260,7 @@ async fn status_and_log_show_agents_locks_and_commits() {
 async fn an_idle_http_session_ends_and_its_locks_go() {
     let served = Served::start(&["--session-idle", "1"]);
     let alice = served.client(None).await;
-    ok(&call(
-        &alice,
-        "propose_edit",
-        json!({"ops": [{"create_function": {"text": F}}]}),
-    )
-    .await);
-    ok(&call(
-        &alice,
-        "acquire_locks",
-        json!({"locks": [{"function": "demo::f", "mode": "write"}]}),
-    )
-    .await);
+    create_f_and_lock_it(&alice, None).await;
     // Alice falls silent. Bob, active, is denied until her session idles
     // out; then the lock is his.
     let bob = served.client(None).await;

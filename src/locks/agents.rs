@@ -216,6 +216,12 @@ impl AgentRegistry {
         self.agents.get(&id).map(|i| i.clone())
     }
 
+    /// Returns true if and only if the agent is registered (without
+    /// cloning its record, for checks on every call).
+    pub fn contains(&self, id: AgentId) -> bool {
+        self.agents.contains_key(&id)
+    }
+
     /// Every agent, oldest connection first.
     pub fn list(&self) -> Vec<AgentInfo> {
         let mut out: Vec<AgentInfo> = self.agents.iter().map(|e| e.value().clone()).collect();

@@ -147,7 +147,7 @@ impl Hub {
             self.publish(program.clone());
             // An agent that ended while its commit was in flight keeps no
             // state; otherwise its bases move to what it just wrote.
-            if self.agents.get(agent).is_some() {
+            if self.agents.contains(agent) {
                 let mut state = self.agent_state.entry(agent).or_default();
                 for id in prepared.applied.changes.keys() {
                     state.conflicts.remove(id);

@@ -322,7 +322,7 @@ impl Hub {
     }
 
     fn record_read(&self, agent: AgentId, id: FunctionId, entry: &crate::graph::FunctionEntry) {
-        if self.agents.get(agent).is_none() {
+        if !self.agents.contains(agent) {
             return; // an agent that has ended keeps no state
         }
         self.agent_state
@@ -368,7 +368,7 @@ impl Hub {
             purpose,
         };
         let grant = self.locks.acquire(request, wait, cancel, progress).await?;
-        if self.agents.get(agent).is_none() {
+        if !self.agents.contains(agent) {
             // The agent ended while this call was in flight: nobody could
             // ever release these locks, so they go now.
             self.locks.end_agent(agent);
