@@ -37,7 +37,7 @@ impl Response {
 }
 
 async fn post(addr: std::net::SocketAddr, extra: &[(&str, &str)], body: &[u8]) -> Response {
-    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
     let mut head = format!(
         "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Length: {}\r\nConnection: close\r\n",
         addr.port(),
@@ -54,14 +54,24 @@ async fn post(addr: std::net::SocketAddr, extra: &[(&str, &str)], body: &[u8]) -
         head.push_str(&format!("{k}: {v}\r\n"));
     }
     head.push_str("\r\n");
-    stream.write_all(head.as_bytes()).await.unwrap();
-    stream.write_all(body).await.unwrap();
+    // The server may answer (413, 400) and close before it has read the whole
+    // body, so the write may fail with a broken pipe: write and read at once,
+    // and judge only the answer. Bytes that arrived before a reset stay
+    // readable, and `read_to_end` keeps them when it then fails.
+    let (mut rx, mut tx) = stream.into_split();
+    let mut request = head.into_bytes();
+    request.extend_from_slice(body);
+    let writer = tokio::spawn(async move {
+        let _ = tx.write_all(&request).await;
+        tx
+    });
     let mut raw = Vec::new();
     let _ = tokio::time::timeout(
         std::time::Duration::from_secs(10),
-        stream.read_to_end(&mut raw),
+        rx.read_to_end(&mut raw),
     )
     .await;
+    writer.abort();
     let text = String::from_utf8_lossy(&raw).to_string();
     let (headers, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
     let status = headers
