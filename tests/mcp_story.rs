@@ -382,7 +382,9 @@ fn wait_call(progress_token: Option<i64>) -> rmcp::model::CallToolRequestParams 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_waiter_gets_progress_and_a_cancelled_wait_leaves_the_queue() {
-    let s = Server::start().await;
+    // No progress tick and no wait timeout within the test's deadlines: only
+    // the cancellation can take bob out of the queue.
+    let s = Server::start_with(|c| c.locks.progress_interval = Duration::from_secs(3600)).await;
     let alice = s.in_process("alice").await;
     let bob = s.http_session().await;
     ok(&call(
@@ -407,18 +409,12 @@ async fn a_waiter_gets_progress_and_a_cancelled_wait_leaves_the_queue() {
         "{message}"
     );
     // Dropping the call sends notifications/cancelled: bob leaves the queue
-    // at once (well before the 5 s progress tick).
-    let t0 = std::time::Instant::now();
+    // long before his 60 s wait would end.
     waiting.abort();
     eventually("the queue to empty", async || {
         s.hub.locks().n_waiting() == 0
     })
     .await;
-    assert!(
-        t0.elapsed() < std::time::Duration::from_secs(4),
-        "took {:?}",
-        t0.elapsed()
-    );
     drop(bob);
 }
 

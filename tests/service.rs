@@ -265,7 +265,7 @@ async fn edit_on_an_expired_lease_after_another_commit_is_lock_expired() {
         a.id(),
         &[("demo::f".into(), LockMode::Write)],
         Duration::ZERO,
-        Some(Duration::from_millis(100)),
+        Some(Duration::from_millis(1000)),
         None,
         &never,
         None,
@@ -280,7 +280,7 @@ async fn edit_on_an_expired_lease_after_another_commit_is_lock_expired() {
         panic!("{err:?}")
     };
     assert_eq!(locked[0].holders[0].agent, a.id());
-    tokio::time::sleep(Duration::from_millis(150)).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
     // The lease lapsed: bob takes the lock and commits.
     hub.acquire(
         b.id(),
