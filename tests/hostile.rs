@@ -66,11 +66,8 @@ async fn post(addr: std::net::SocketAddr, extra: &[(&str, &str)], body: &[u8]) -
         tx
     });
     let mut raw = Vec::new();
-    let _ = tokio::time::timeout(
-        std::time::Duration::from_secs(10),
-        rx.read_to_end(&mut raw),
-    )
-    .await;
+    let _ =
+        tokio::time::timeout(std::time::Duration::from_secs(10), rx.read_to_end(&mut raw)).await;
     writer.abort();
     let text = String::from_utf8_lossy(&raw).to_string();
     let (headers, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
