@@ -229,36 +229,43 @@ async fn a_breaking_edit_is_refused_with_diagnostics() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_ended_session_releases_its_locks_at_once() {
-    let s = Server::start().await;
+    // No progress tick and no wait timeout within the test: only the end of
+    // alice's session can take her out of the queue.
+    let s = Server::start_with(|c| c.locks.progress_interval = Duration::from_secs(3600)).await;
     let alice = s.http_session().await;
     let bob = s.in_process("bob").await;
-    ok(&call(
-        &alice,
-        "acquire_locks",
-        json!({"locks": [{"function": "demo::f", "mode": "write"}]}),
-    )
-    .await);
+    let write = |f: &str| json!({"locks": [{"function": f, "mode": "write"}]});
+    ok(&call(&alice, "acquire_locks", write("demo::f")).await);
+    ok(&call(&bob, "acquire_locks", write("demo::g")).await);
     err(
-        &call(
-            &bob,
-            "acquire_locks",
-            json!({"locks": [{"function": "demo::f", "mode": "write"}]}),
-        )
-        .await,
+        &call(&bob, "acquire_locks", write("demo::f")).await,
         "lock_denied",
     );
-    // Closing the client sends DELETE for the protocol session.
-    alice.cancel().await.unwrap();
-    eventually("the session's locks to go", async || {
-        s.hub.locks().status().is_empty()
+    // Alice also waits for g, a call still in flight when her session ends.
+    let mut wait = wait_call(None);
+    wait.arguments = write("demo::g").as_object().cloned();
+    wait.arguments
+        .as_mut()
+        .unwrap()
+        .insert("wait_ms".into(), json!(60000));
+    let peer = alice.peer().clone();
+    let waiting = tokio::spawn(async move { peer.call_tool(wait).await });
+    eventually("alice to queue for g", async || {
+        s.hub.locks().n_waiting() == 1
     })
     .await;
-    ok(&call(
-        &bob,
-        "acquire_locks",
-        json!({"locks": [{"function": "demo::f", "mode": "write"}]}),
-    )
-    .await);
+    // Closing the client sends DELETE for the protocol session and awaits
+    // the answer: by then her lock and her queue place are gone.
+    alice.cancel().await.unwrap();
+    assert_eq!(s.hub.locks().n_waiting(), 0, "alice still queued");
+    let held: Vec<serde_json::Value> = ok(&call(&bob, "lock_status", json!({})).await)["locks"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(held.len(), 1, "{held:#?}");
+    assert_eq!(held[0]["function"], "demo::g");
+    ok(&call(&bob, "acquire_locks", write("demo::f")).await);
+    waiting.abort();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

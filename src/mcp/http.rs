@@ -24,6 +24,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use super::server::CographServer;
+use super::sessions::AgentSessions;
 use super::views;
 use crate::service::Hub;
 
@@ -78,7 +79,7 @@ pub fn router(hub: Arc<Hub>, config: HttpConfig, shutdown: CancellationToken) ->
     let factory_hub = hub.clone();
     let mcp = StreamableHttpService::new(
         move || Ok(CographServer::for_http(factory_hub.clone())),
-        Arc::new(sessions),
+        Arc::new(AgentSessions::new(sessions, hub.clone())),
         http,
     );
     let state = AppState {

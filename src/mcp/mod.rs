@@ -4,7 +4,9 @@
 //!
 //! Layout: `server.rs` (the handler and its tools, identity), `types.rs`
 //! (wire types with schemas), `views.rs` and `convert.rs` (conversions),
-//! `summary.rs` (text summaries), `error.rs` (the one error mapping).
+//! `summary.rs` (text summaries), `error.rs` (the one error mapping);
+//! `http.rs` (streamable HTTP and its guard), `sessions.rs` (HTTP protocol
+//! sessions ending their agents), `hub.rs` (the stdio hub), `schemas.rs`.
 
 pub mod convert;
 pub mod error;
@@ -17,3 +19,4 @@ pub use server::CographServer;
 pub mod http;
 pub mod hub;
 pub mod schemas;
+pub mod sessions;

@@ -5,8 +5,9 @@
 //! - stdio (and in-process): the connection is the agent, created when the
 //!   handler is and ended when it drops;
 //! - HTTP with a protocol session (clients on 2025-11-25 or older): the
-//!   agent is created at `initialize`; rmcp keeps one handler per session
-//!   and drops it when the session ends (DELETE, idle timeout, shutdown);
+//!   agent is created at `initialize`; rmcp keeps one handler per session,
+//!   and the agent ends when the session does (DELETE, idle timeout,
+//!   shutdown; see `sessions.rs`) or at the latest when the handler drops;
 //! - HTTP without a protocol session (2026-07-28): the handler lives for
 //!   one request and has no agent; `register_agent` creates one and
 //!   returns a secret `session` handle that later calls pass as `session`.
@@ -25,6 +26,7 @@ use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, ServerHandler, tool, tool_handler, tool_router};
 
 use super::error::{ToolFailure, bad_arg, from_acquire, from_service};
+use super::sessions::AgentSlot;
 use super::summary::Out;
 use super::types::*;
 use super::{convert, views};
@@ -945,6 +947,11 @@ impl ServerHandler for CographServer {
                 let session = self.hub.connect(&client, self.identity.transport);
                 // A second initialize on one session keeps the first agent.
                 let _ = self.identity.session.set(session);
+                if let (Some(agent), Some(slot)) =
+                    (self.bound_agent(), context.extensions.get::<AgentSlot>())
+                {
+                    slot.bind(agent);
+                }
             }
             Binding::Connection => {
                 if let Some(agent) = self.bound_agent() {
