@@ -70,7 +70,22 @@ pub struct CographServer {
     identity: Arc<Identity>,
 }
 
-static ROUTER: LazyLock<ToolRouter<CographServer>> = LazyLock::new(CographServer::tool_router);
+static ROUTER: LazyLock<ToolRouter<CographServer>> = LazyLock::new(|| {
+    use super::schemas::{admit_errors, drop_nonstandard_formats};
+    let mut router = CographServer::tool_router();
+    for route in router.map.values_mut() {
+        let tool = &mut route.attr;
+        let mut input = (*tool.input_schema).clone();
+        drop_nonstandard_formats(&mut input);
+        tool.input_schema = Arc::new(input);
+        if let Some(success) = &tool.output_schema {
+            let mut output = admit_errors(success);
+            drop_nonstandard_formats(&mut output);
+            tool.output_schema = Some(Arc::new(output));
+        }
+    }
+    router
+});
 
 /// Every tool as advertised in `tools/list`.
 pub fn tool_definitions() -> Vec<rmcp::model::Tool> {

@@ -6,6 +6,8 @@
 # - the Python `mcp` SDK (clients.py): two agents with protocol sessions
 #   contending over streamable HTTP, a stateless 2026-07-28 client, and a
 #   stdio session through the hub;
+# - the TypeScript SDK's v1 client (ts_client.mjs), which validates every
+#   structured result, errors included, against the tool's output schema;
 # - the MCP Inspector CLI: tools/list and a tools/call over HTTP and stdio;
 # - the official conformance suite, every scenario that applies to a server
 #   without the suite's fixture tools.
@@ -20,8 +22,9 @@ cd "$here"
 
 log() { printf -- '--- %s\n' "$*"; }
 
-if [ ! -x node_modules/.bin/node ] || [ ! -x node_modules/.bin/conformance ]; then
-    log "installing npm packages (Node 22, MCP Inspector, conformance suite)"
+if [ ! -x node_modules/.bin/node ] || [ ! -x node_modules/.bin/conformance ] \
+    || [ ! -f node_modules/@modelcontextprotocol/sdk/package.json ]; then
+    log "installing npm packages (Node 22, TypeScript SDK, MCP Inspector, conformance suite)"
     # Retried: a registry hiccup should not fail the suite.
     for attempt in 1 2 3; do
         npm ci --no-audit --no-fund --loglevel=error && break
@@ -78,6 +81,13 @@ fail() { echo "FAILED: $*" >&2; failures=$((failures + 1)); }
 
 log "Python mcp SDK"
 .venv/bin/python clients.py "$url" "$bin" "$data" || fail "python clients"
+
+log "TypeScript SDK (v1) client"
+if out="$(node ts_client.mjs "$url" "$bin" "$work/ts-stdio-data" 2>&1)"; then
+    log "$(printf '%s' "$out" | tail -1)"
+else
+    fail "TypeScript SDK client: ${out:0:2000}"
+fi
 
 # Succeeds if and only if the inspector output on stdin lists 12 tools. It
 # runs at the end of a pipeline (a subshell), so it reports by exit status.
