@@ -323,6 +323,34 @@ async fn too_many_conflicts_after_the_cap() {
 }
 
 #[tokio::test]
+async fn conflicting_dry_runs_do_not_count_toward_the_cap() {
+    let (_d, hub, _s) = hub_with(|c| c.max_conflicts = 3).await;
+    let a = hub.connect("alice", Transport::InProcess);
+    let b = hub.connect("bob", Transport::InProcess);
+    hub.read_function(b.id(), "demo::f").unwrap();
+    for round in 0..5 {
+        hub.read_function(a.id(), "demo::f").unwrap();
+        hub.propose(a.id(), set_const(1, 100 + round))
+            .await
+            .unwrap();
+        // Each conflict moves bob's base to what it showed him, so each
+        // round's dry run is stale again after alice's commit.
+        let mut probe = set_const(1, 200 + round);
+        probe.dry_run = true;
+        let err = hub.propose(b.id(), probe).await.unwrap_err();
+        assert!(
+            matches!(err, ServiceError::Conflict { .. }),
+            "dry run {round}: {err:?}"
+        );
+    }
+    // The first real attempt is the first that counts.
+    hub.read_function(a.id(), "demo::f").unwrap();
+    hub.propose(a.id(), set_const(1, 300)).await.unwrap();
+    let err = hub.propose(b.id(), set_const(1, 400)).await.unwrap_err();
+    assert!(matches!(err, ServiceError::Conflict { .. }), "{err:?}");
+}
+
+#[tokio::test]
 async fn dry_run_commits_nothing() {
     let (_d, hub, _s) = hub().await;
     let a = hub.connect("alice", Transport::InProcess);

@@ -679,7 +679,8 @@ pub struct ProposeEditArgs {
     /// overlap yours. `reject`: refuse whenever the base is stale.
     #[serde(default)]
     pub on_conflict: OnConflictArg,
-    /// Check everything, commit nothing.
+    /// Check everything, commit nothing (a conflict found this way does not
+    /// count toward `too_many_conflicts`).
     #[serde(default)]
     pub dry_run: bool,
     /// Recorded in the history.

@@ -361,7 +361,10 @@ impl Hub {
             }
         }
         if !conflicts.is_empty() {
-            return Err(self.conflict_error(agent, conflicts, &bases, program).await);
+            let counts = !request.dry_run;
+            return Err(self
+                .conflict_error(agent, conflicts, &bases, program, counts)
+                .await);
         }
 
         // 5. Apply to a copy and verify what the edit can affect.
@@ -426,14 +429,15 @@ impl Hub {
     }
 
     /// Completes a conflict report with the commits in between, records the
-    /// current versions as read (the report shows them), and counts the
-    /// agent's conflicts.
+    /// current versions as read (the report shows them), and, when `counts`
+    /// (not a dry run, which only asks), counts the agent's conflicts.
     async fn conflict_error(
         self: &Arc<Self>,
         agent: AgentId,
         mut conflicts: Vec<FunctionConflict>,
         bases: &BTreeMap<FunctionId, (ContentHash, Revision, Arc<Function>)>,
         program: &Program,
+        counts: bool,
     ) -> ServiceError {
         let newest = conflicts
             .iter()
@@ -459,6 +463,9 @@ impl Hub {
             for (idx, c) in conflicts.iter().enumerate() {
                 if let Some(entry) = program.get(c.function) {
                     state.note_read(c.function, entry);
+                }
+                if !counts {
+                    continue;
                 }
                 let n = state.conflicts.entry(c.function).or_default();
                 *n += 1;
