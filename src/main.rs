@@ -59,7 +59,8 @@ enum Command {
         /// by `cograph stdio`).
         #[arg(long)]
         idle_exit: Option<u64>,
-        /// Close HTTP protocol sessions idle this many seconds.
+        /// Close HTTP protocol sessions idle this many seconds (never while
+        /// a call of theirs is waiting for a lock).
         #[arg(long, default_value_t = 1800)]
         session_idle: u64,
     },

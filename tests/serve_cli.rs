@@ -1,7 +1,8 @@
 //! `cograph serve`, `cograph status` and `cograph log` as an operator runs
 //! them: the built binary, its flags, and what it refuses. Covers the
 //! bearer token (401 without it), the refusal to listen beyond loopback
-//! without one, an idle HTTP protocol session ending with its locks, and
+//! without one, an idle HTTP protocol session ending with its locks (but
+//! not while it waits for a lock), and
 //! the status and log reports while a hub runs.
 
 mod common;
@@ -253,6 +254,51 @@ async fn status_and_log_show_agents_locks_and_commits() {
         first.starts_with("r1 ") && first.contains("alice") && first.contains("[seed]"),
         "{stdout}"
     );
+    alice.cancel().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wait_longer_than_the_idle_limit_keeps_its_session() {
+    let served = Served::start(&["--session-idle", "1"]);
+    let alice = served.client(None).await;
+    create_f_and_lock_it(&alice, None).await;
+    // Bob waits (no progress token: nothing flows on his session meanwhile)
+    // for three times the idle limit, while alice stays active.
+    let bob = served.client(None).await;
+    let peer = bob.peer().clone();
+    let waiting = tokio::spawn(async move {
+        peer.call_tool(
+            rmcp::model::CallToolRequestParams::new("acquire_locks").with_arguments(
+                json!({"locks": [{"function": "demo::f", "mode": "write"}], "wait_ms": 30000})
+                    .as_object()
+                    .unwrap()
+                    .clone(),
+            ),
+        )
+        .await
+    });
+    let t0 = Instant::now();
+    while t0.elapsed() < Duration::from_secs(3) {
+        ok(&call(&alice, "lock_status", json!({})).await);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    ok(&call(&alice, "release_locks", json!({})).await);
+    // Bounded: when the server closed bob's session mid-wait, his client
+    // never heard back.
+    let granted = tokio::time::timeout(Duration::from_secs(30), waiting)
+        .await
+        .expect("bob's wait never ended: his session was closed under it")
+        .unwrap()
+        .expect("bob's session survived his wait");
+    assert_ne!(granted.is_error, Some(true), "{granted:?}");
+    let waited = granted.structured_content.unwrap()["waited_ms"]
+        .as_u64()
+        .unwrap();
+    assert!(waited >= 3000, "bob waited {waited} ms");
+    // His session is still his: he holds the lock and can use it.
+    let status = ok(&call(&bob, "lock_status", json!({})).await);
+    assert_eq!(status["yours"].as_array().unwrap().len(), 1, "{status:#}");
+    bob.cancel().await.unwrap();
     alice.cancel().await.unwrap();
 }
 

@@ -274,6 +274,15 @@ impl AgentRegistry {
         }
     }
 
+    /// Whether `id` has had no call in flight and no activity for longer
+    /// than `idle`; an agent that is gone counts as idle.
+    pub fn is_idle(&self, id: AgentId, idle: Duration) -> bool {
+        let now = tokio::time::Instant::now();
+        self.agents.get(&id).is_none_or(|a| {
+            a.calls_in_flight() == 0 && now.saturating_duration_since(a.last_active_at) > idle
+        })
+    }
+
     /// Stateless agents idle for longer than `idle` with no call in flight.
     pub fn idle_stateless(&self, idle: Duration) -> Vec<AgentId> {
         let now = tokio::time::Instant::now();
@@ -335,5 +344,23 @@ mod tests {
         assert!(!r.idle_stateless(Duration::from_secs(60)).contains(&busy));
         tokio::time::advance(Duration::from_secs(61)).await;
         assert_eq!(r.idle_stateless(Duration::from_secs(60)).len(), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_agent_is_idle_only_with_no_call_in_flight_and_none_recently() {
+        let r = AgentRegistry::new();
+        let id = r.register("http".into(), None, Transport::HttpSession);
+        let minute = Duration::from_secs(60);
+        assert!(!r.is_idle(id, minute));
+        let guard = r.begin_call(id);
+        tokio::time::advance(Duration::from_secs(120)).await;
+        assert!(!r.is_idle(id, minute), "a call is in flight");
+        // The call's end counts as activity.
+        drop(guard);
+        assert!(!r.is_idle(id, minute));
+        tokio::time::advance(Duration::from_secs(61)).await;
+        assert!(r.is_idle(id, minute));
+        r.remove(id);
+        assert!(r.is_idle(id, minute), "an agent that is gone is idle");
     }
 }

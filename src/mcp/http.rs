@@ -36,7 +36,8 @@ pub struct HttpConfig {
     pub loopback: bool,
     /// Extra `Host` names to accept (for non-loopback deployments).
     pub allowed_hosts: Vec<String>,
-    /// Protocol sessions idle this long are closed (their agents end).
+    /// Protocol sessions idle this long are closed (their agents end); a
+    /// call in flight keeps a session busy.
     pub session_idle: Duration,
 }
 
@@ -61,12 +62,10 @@ struct AppState {
 
 /// The axum app: `/mcp`, `/healthz`, `/status`.
 pub fn router(hub: Arc<Hub>, config: HttpConfig, shutdown: CancellationToken) -> Router {
-    let mut sessions = LocalSessionManager::default();
-    sessions.session_config.keep_alive = Some(config.session_idle);
     let mut http = StreamableHttpServerConfig::default()
         .with_allowed_origins(LOOPBACK_ORIGINS)
         .enforce_origin_validation()
-        .with_cancellation_token(shutdown);
+        .with_cancellation_token(shutdown.clone());
     if !config.loopback {
         http = if config.allowed_hosts.is_empty() {
             http.disable_allowed_hosts()
@@ -79,7 +78,12 @@ pub fn router(hub: Arc<Hub>, config: HttpConfig, shutdown: CancellationToken) ->
     let factory_hub = hub.clone();
     let mcp = StreamableHttpService::new(
         move || Ok(CographServer::for_http(factory_hub.clone())),
-        Arc::new(AgentSessions::new(sessions, hub.clone())),
+        AgentSessions::start(
+            LocalSessionManager::default(),
+            hub.clone(),
+            config.session_idle,
+            shutdown.clone(),
+        ),
         http,
     );
     let state = AppState {

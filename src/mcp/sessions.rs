@@ -1,4 +1,5 @@
-//! Protocol sessions over HTTP end their agents at once.
+//! HTTP protocol sessions and their agents: a session's end ends its agent
+//! at once, and a session idles out only while its agent is idle.
 //!
 //! rmcp's `LocalSessionManager` keeps one handler per `Mcp-Session-Id`,
 //! and the agent ends when that handler drops. On DELETE the handler drops
@@ -8,11 +9,18 @@
 //! wait is settled as "agent ended", and the locks and queue places are
 //! gone before the DELETE is answered.
 //!
+//! Idle expiry is here too, instead of rmcp's keep-alive, which counts only
+//! messages: a call that waits for a lock longer than the idle limit sends
+//! none, and rmcp would close its session mid-call. A session is idle when
+//! no message came for the limit and its agent has had no call in flight
+//! and no activity for as long.
+//!
 //! The handler learns its slot from the `initialize` request: the wrapper
 //! puts an [`AgentSlot`] into that request's extensions and keeps it by
 //! session id; the handler writes its agent into it.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, OnceLock, Weak};
+use std::time::Duration;
 
 use dashmap::DashMap;
 use futures_core::Stream;
@@ -23,6 +31,8 @@ use rmcp::transport::streamable_http_server::session::local::{
 use rmcp::transport::streamable_http_server::session::{
     EventStore, ServerSseMessage, SessionId, SessionManager,
 };
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
 use crate::locks::AgentId;
 use crate::service::Hub;
@@ -41,15 +51,98 @@ impl AgentSlot {
 pub struct AgentSessions {
     inner: LocalSessionManager,
     hub: Arc<Hub>,
-    slots: DashMap<SessionId, AgentSlot>,
+    idle: Duration,
+    sessions: DashMap<SessionId, Tracked>,
+}
+
+struct Tracked {
+    slot: AgentSlot,
+    /// When the client last sent anything on this session.
+    last_seen: Instant,
 }
 
 impl AgentSessions {
-    pub fn new(inner: LocalSessionManager, hub: Arc<Hub>) -> AgentSessions {
-        AgentSessions {
+    /// Wraps `inner` (whose own keep-alive is switched off) and starts the
+    /// reaper that closes sessions idle for `idle`; it stops at `shutdown`.
+    pub fn start(
+        mut inner: LocalSessionManager,
+        hub: Arc<Hub>,
+        idle: Duration,
+        shutdown: CancellationToken,
+    ) -> Arc<AgentSessions> {
+        inner.session_config.keep_alive = None;
+        let sessions = Arc::new(AgentSessions {
             inner,
             hub,
-            slots: DashMap::new(),
+            idle,
+            sessions: DashMap::new(),
+        });
+        tokio::spawn(reap_idle(Arc::downgrade(&sessions), shutdown));
+        sessions
+    }
+
+    fn touch(&self, id: &SessionId) {
+        if let Some(mut tracked) = self.sessions.get_mut(id) {
+            tracked.last_seen = Instant::now();
+        }
+    }
+
+    fn is_idle(&self, tracked: &Tracked) -> bool {
+        tracked.last_seen.elapsed() > self.idle
+            && tracked
+                .slot
+                .0
+                .get()
+                .is_none_or(|agent| self.hub.agents().is_idle(*agent, self.idle))
+    }
+
+    /// Ends the session's agent, then the session.
+    async fn end(
+        &self,
+        id: &SessionId,
+        tracked: Option<Tracked>,
+    ) -> Result<(), LocalSessionManagerError> {
+        if let Some(agent) = tracked.as_ref().and_then(|t| t.slot.0.get()) {
+            self.hub.end_agent(*agent);
+        }
+        self.inner.close_session(id).await
+    }
+}
+
+/// Closes idle sessions, each decided atomically with its removal: a
+/// message that arrives first keeps the session.
+async fn reap_idle(sessions: Weak<AgentSessions>, shutdown: CancellationToken) {
+    let period = match sessions.upgrade() {
+        Some(s) => (s.idle / 4).clamp(Duration::from_millis(50), Duration::from_secs(5)),
+        None => return,
+    };
+    let mut tick = tokio::time::interval(period);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let Some(sessions) = sessions.upgrade() else {
+            return;
+        };
+        let candidates: Vec<SessionId> = sessions
+            .sessions
+            .iter()
+            .filter(|e| sessions.is_idle(e.value()))
+            .map(|e| e.key().clone())
+            .collect();
+        for id in candidates {
+            let Some((_, tracked)) = sessions.sessions.remove_if(&id, |_, t| sessions.is_idle(t))
+            else {
+                continue;
+            };
+            tracing::info!(
+                session_idle_s = sessions.idle.as_secs_f64(),
+                "HTTP session was idle too long; ended it"
+            );
+            if let Err(e) = sessions.end(&id, Some(tracked)).await {
+                tracing::warn!(error = %e, "closing an idle HTTP session");
+            }
         }
     }
 }
@@ -71,7 +164,13 @@ impl SessionManager for AgentSessions {
         if let ClientJsonRpcMessage::Request(request) = &mut message {
             request.request.extensions_mut().insert(slot.clone());
         }
-        self.slots.insert(id.clone(), slot);
+        self.sessions.insert(
+            id.clone(),
+            Tracked {
+                slot,
+                last_seen: Instant::now(),
+            },
+        );
         self.inner.initialize_session(id, message).await
     }
 
@@ -79,15 +178,11 @@ impl SessionManager for AgentSessions {
         self.inner.has_session(id).await
     }
 
-    /// Every end of a session comes here: DELETE, and rmcp's worker when
-    /// the session idles out or fails.
+    /// Every end of a session comes here or through the reaper: DELETE, and
+    /// rmcp's worker when the session fails or the server stops.
     async fn close_session(&self, id: &SessionId) -> Result<(), Self::Error> {
-        if let Some((_, slot)) = self.slots.remove(id)
-            && let Some(agent) = slot.0.get()
-        {
-            self.hub.end_agent(*agent);
-        }
-        self.inner.close_session(id).await
+        let tracked = self.sessions.remove(id).map(|(_, t)| t);
+        self.end(id, tracked).await
     }
 
     async fn create_stream(
@@ -95,6 +190,7 @@ impl SessionManager for AgentSessions {
         id: &SessionId,
         message: ClientJsonRpcMessage,
     ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error> {
+        self.touch(id);
         self.inner.create_stream(id, message).await
     }
 
@@ -103,6 +199,7 @@ impl SessionManager for AgentSessions {
         id: &SessionId,
         message: ClientJsonRpcMessage,
     ) -> Result<(), Self::Error> {
+        self.touch(id);
         self.inner.accept_message(id, message).await
     }
 
@@ -110,6 +207,7 @@ impl SessionManager for AgentSessions {
         &self,
         id: &SessionId,
     ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error> {
+        self.touch(id);
         self.inner.create_standalone_stream(id).await
     }
 
@@ -118,6 +216,7 @@ impl SessionManager for AgentSessions {
         id: &SessionId,
         last_event_id: String,
     ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error> {
+        self.touch(id);
         self.inner.resume(id, last_event_id).await
     }
 
