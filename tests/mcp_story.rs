@@ -242,12 +242,7 @@ async fn an_ended_session_releases_its_locks_at_once() {
         "lock_denied",
     );
     // Alice also waits for g, a call still in flight when her session ends.
-    let mut wait = wait_call(None);
-    wait.arguments = write("demo::g").as_object().cloned();
-    wait.arguments
-        .as_mut()
-        .unwrap()
-        .insert("wait_ms".into(), json!(60000));
+    let wait = wait_call("demo::g", None);
     let peer = alice.peer().clone();
     let waiting = tokio::spawn(async move { peer.call_tool(wait).await });
     eventually("alice to queue for g", async || {
@@ -372,21 +367,6 @@ async fn a_deadlock_is_refused_and_nobody_loses_a_lock() {
     assert_eq!(ok(&granted)["granted"][0]["function"], "demo::g");
 }
 
-fn wait_call(progress_token: Option<i64>) -> rmcp::model::CallToolRequestParams {
-    let mut params = rmcp::model::CallToolRequestParams::new("acquire_locks").with_arguments(
-        json!({"locks": [{"function": "demo::f", "mode": "write"}], "wait_ms": 60000})
-            .as_object()
-            .unwrap()
-            .clone(),
-    );
-    if let Some(t) = progress_token {
-        params.meta = Some(rmcp::model::RequestMetaObject::with_progress_token(
-            rmcp::model::ProgressToken(rmcp::model::NumberOrString::Number(t)),
-        ));
-    }
-    params
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_waiter_gets_progress_and_a_cancelled_wait_leaves_the_queue() {
     // No progress tick and no wait timeout within the test's deadlines: only
@@ -403,7 +383,7 @@ async fn a_waiter_gets_progress_and_a_cancelled_wait_leaves_the_queue() {
     let progress = bob.service().progress.clone();
     let peer = bob.peer().clone();
     let waiting = tokio::spawn(async move {
-        let _ = peer.call_tool(wait_call(Some(7))).await;
+        let _ = peer.call_tool(wait_call("demo::f", Some(7))).await;
     });
     eventually("a progress notification", async || {
         !progress.lock().unwrap().is_empty()
@@ -438,7 +418,7 @@ async fn a_client_that_goes_away_leaves_the_queue() {
     let bob = s.http_stateless().await;
     let (session, _) = register(&bob, "bob").await;
     let waiting = tokio::spawn(async move {
-        let mut params = wait_call(None);
+        let mut params = wait_call("demo::f", None);
         params
             .arguments
             .as_mut()

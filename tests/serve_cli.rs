@@ -12,7 +12,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Client, F, Recorder, call, err, ok};
+use common::{Client, F, Recorder, call, err, ok, wait_call};
 use rmcp::ServiceExt;
 use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
@@ -266,17 +266,7 @@ async fn a_wait_longer_than_the_idle_limit_keeps_its_session() {
     // for three times the idle limit, while alice stays active.
     let bob = served.client(None).await;
     let peer = bob.peer().clone();
-    let waiting = tokio::spawn(async move {
-        peer.call_tool(
-            rmcp::model::CallToolRequestParams::new("acquire_locks").with_arguments(
-                json!({"locks": [{"function": "demo::f", "mode": "write"}], "wait_ms": 30000})
-                    .as_object()
-                    .unwrap()
-                    .clone(),
-            ),
-        )
-        .await
-    });
+    let waiting = tokio::spawn(async move { peer.call_tool(wait_call("demo::f", None)).await });
     let t0 = Instant::now();
     while t0.elapsed() < Duration::from_secs(3) {
         ok(&call(&alice, "lock_status", json!({})).await);

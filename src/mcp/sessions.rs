@@ -19,7 +19,7 @@
 //! puts an [`AgentSlot`] into that request's extensions and keeps it by
 //! session id; the handler writes its agent into it.
 
-use std::sync::{Arc, OnceLock, Weak};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use dashmap::DashMap;
@@ -35,7 +35,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::locks::AgentId;
-use crate::service::Hub;
+use crate::service::{Hub, sweep_while_alive};
 
 /// Where a protocol session's handler records its agent.
 #[derive(Clone, Default, Debug)]
@@ -77,7 +77,12 @@ impl AgentSessions {
             idle,
             sessions: DashMap::new(),
         });
-        tokio::spawn(reap_idle(Arc::downgrade(&sessions), shutdown));
+        tokio::spawn(sweep_while_alive(
+            Arc::downgrade(&sessions),
+            idle,
+            shutdown,
+            reap_idle,
+        ));
         sessions
     }
 
@@ -111,38 +116,24 @@ impl AgentSessions {
 
 /// Closes idle sessions, each decided atomically with its removal: a
 /// message that arrives first keeps the session.
-async fn reap_idle(sessions: Weak<AgentSessions>, shutdown: CancellationToken) {
-    let period = match sessions.upgrade() {
-        Some(s) => (s.idle / 4).clamp(Duration::from_millis(50), Duration::from_secs(5)),
-        None => return,
-    };
-    let mut tick = tokio::time::interval(period);
-    loop {
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = tick.tick() => {}
-        }
-        let Some(sessions) = sessions.upgrade() else {
-            return;
+async fn reap_idle(sessions: Arc<AgentSessions>) {
+    let candidates: Vec<SessionId> = sessions
+        .sessions
+        .iter()
+        .filter(|e| sessions.is_idle(e.value()))
+        .map(|e| e.key().clone())
+        .collect();
+    for id in candidates {
+        let Some((_, tracked)) = sessions.sessions.remove_if(&id, |_, t| sessions.is_idle(t))
+        else {
+            continue;
         };
-        let candidates: Vec<SessionId> = sessions
-            .sessions
-            .iter()
-            .filter(|e| sessions.is_idle(e.value()))
-            .map(|e| e.key().clone())
-            .collect();
-        for id in candidates {
-            let Some((_, tracked)) = sessions.sessions.remove_if(&id, |_, t| sessions.is_idle(t))
-            else {
-                continue;
-            };
-            tracing::info!(
-                session_idle_s = sessions.idle.as_secs_f64(),
-                "HTTP session was idle too long; ended it"
-            );
-            if let Err(e) = sessions.end(&id, Some(tracked)).await {
-                tracing::warn!(error = %e, "closing an idle HTTP session");
-            }
+        tracing::info!(
+            session_idle_s = sessions.idle.as_secs_f64(),
+            "HTTP session was idle too long; ended it"
+        );
+        if let Err(e) = sessions.end(&id, Some(tracked)).await {
+            tracing::warn!(error = %e, "closing an idle HTTP session");
         }
     }
 }

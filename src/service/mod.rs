@@ -21,7 +21,7 @@ pub mod error;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::Duration;
 
 use dashmap::DashMap;
@@ -216,7 +216,12 @@ impl Hub {
             config,
         });
         let sweeper = hub.locks.spawn_sweeper(hub.shutdown.clone());
-        let reaper = tokio::spawn(reap_idle_agents(Arc::downgrade(&hub), hub.shutdown.clone()));
+        let reaper = tokio::spawn(sweep_while_alive(
+            Arc::downgrade(&hub),
+            hub.config.stateless_idle,
+            hub.shutdown.clone(),
+            async |hub| reap_idle_agents(&hub),
+        ));
         hub.tasks
             .lock()
             .expect("tasks lock")
@@ -591,26 +596,36 @@ pub struct DiffResult {
     pub program: Arc<Program>,
 }
 
-/// Ends stateless agents that have been idle too long (never one with a
-/// call in flight, so a long lock wait is safe).
-async fn reap_idle_agents(hub: std::sync::Weak<Hub>, shutdown: CancellationToken) {
-    let period = match hub.upgrade() {
-        Some(h) => {
-            (h.config.stateless_idle / 4).clamp(Duration::from_millis(50), Duration::from_secs(5))
-        }
-        None => return,
-    };
+/// Runs `sweep` every quarter of `idle` (50 ms to 5 s) while `owner` lives
+/// and until `shutdown`: the loop of every idle reaper (stateless agents
+/// here, HTTP protocol sessions in the MCP layer).
+pub async fn sweep_while_alive<T, F, Fut>(
+    owner: Weak<T>,
+    idle: Duration,
+    shutdown: CancellationToken,
+    mut sweep: F,
+) where
+    F: FnMut(Arc<T>) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let period = (idle / 4).clamp(Duration::from_millis(50), Duration::from_secs(5));
     let mut tick = tokio::time::interval(period);
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => return,
             _ = tick.tick() => {}
         }
-        let Some(hub) = hub.upgrade() else { return };
-        for agent in hub.agents.idle_stateless(hub.config.stateless_idle) {
-            if hub.end_agent_if_idle(agent, hub.config.stateless_idle) {
-                tracing::info!(%agent, "stateless agent was idle too long; ended it");
-            }
+        let Some(owner) = owner.upgrade() else { return };
+        sweep(owner).await;
+    }
+}
+
+/// Ends stateless agents that have been idle too long (never one with a
+/// call in flight, so a long lock wait is safe).
+fn reap_idle_agents(hub: &Hub) {
+    for agent in hub.agents.idle_stateless(hub.config.stateless_idle) {
+        if hub.end_agent_if_idle(agent, hub.config.stateless_idle) {
+            tracing::info!(%agent, "stateless agent was idle too long; ended it");
         }
     }
 }

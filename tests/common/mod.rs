@@ -224,3 +224,20 @@ pub async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// An `acquire_locks` call that waits up to 60 s for a write lock on
+/// `function`, with a progress token if given.
+pub fn wait_call(function: &str, progress_token: Option<i64>) -> CallToolRequestParams {
+    let mut params = CallToolRequestParams::new("acquire_locks").with_arguments(
+        json!({"locks": [{"function": function, "mode": "write"}], "wait_ms": 60000})
+            .as_object()
+            .unwrap()
+            .clone(),
+    );
+    if let Some(t) = progress_token {
+        params.meta = Some(rmcp::model::RequestMetaObject::with_progress_token(
+            rmcp::model::ProgressToken(rmcp::model::NumberOrString::Number(t)),
+        ));
+    }
+    params
+}
