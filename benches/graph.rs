@@ -11,7 +11,7 @@ use std::hint::black_box;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cograph::graph::text::FunctionRef;
+use cograph::graph::FunctionRef;
 use cograph::graph::{
     EditOp, Function, FunctionEntry, FunctionId, NodeId, NodeRef, Op, OpSpec, Param, Program,
     QualifiedName, Revision, Signature, Type, Value, apply,

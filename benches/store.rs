@@ -12,7 +12,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cograph::graph::text::FunctionRef;
+use cograph::graph::FunctionRef;
 use cograph::graph::{
     EditOp, NodeId, NodeRef, Op, OpSpec, Program, QualifiedName, Revision, Value, apply,
 };
@@ -48,7 +48,7 @@ async fn commits_per_second(hub: &Arc<Hub>, committers: usize, per: usize) -> f6
             let hub = hub.clone();
             tokio::spawn(async move {
                 let me = hub.connect(&format!("c{k}"), Transport::InProcess);
-                let name = format!("bench::f{k}");
+                let name = FunctionRef::parse(&format!("bench::f{k}")).unwrap();
                 for n in 0..per {
                     hub.read_function(me.id(), &name).unwrap();
                     let req = EditRequest {

@@ -15,7 +15,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use tokio_util::sync::CancellationToken;
 
 use cograph::eval::{self, Budget};
-use cograph::graph::text::FunctionRef;
+use cograph::graph::FunctionRef;
 use cograph::graph::{
     Body, EditOp, Program, Value, load_program, program_to_json, render_function, render_program,
 };
@@ -218,7 +218,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 println!(
                     "r{} {} {} ({}){}: {}",
                     c.revision.0,
-                    cograph::mcp::views::rfc3339_ms(c.time_ms),
+                    cograph::service::time::rfc3339_ms(c.time_ms),
                     c.agent_name,
                     c.agent_id,
                     c.purpose.map(|p| format!(" [{p}]")).unwrap_or_default(),
@@ -330,7 +330,7 @@ async fn serve(
         let mut idle_since = tokio::time::Instant::now();
         loop {
             tokio::time::sleep(Duration::from_millis(500)).await;
-            if connections.live() > 0 || !hub.agents().is_empty() {
+            if connections.live() > 0 || hub.n_agents() > 0 {
                 idle_since = tokio::time::Instant::now();
             } else if idle_since.elapsed() >= limit {
                 tracing::info!("no sessions for {}s; exiting", limit.as_secs());
@@ -427,7 +427,7 @@ fn status(data: &Path, token: Option<String>) -> anyhow::Result<ExitCode> {
             println!(
                 "  r{} {} {}: {}",
                 c.revision.0,
-                cograph::mcp::views::rfc3339_ms(c.time_ms),
+                cograph::service::time::rfc3339_ms(c.time_ms),
                 c.agent_name,
                 c.summary
             );
@@ -538,17 +538,13 @@ fn run_function(
             diagnostics.len()
         );
     }
-    let Some(id) = program.lookup_str(function) else {
+    let function_ref = FunctionRef::parse(function)?;
+    let Some(id) = program.lookup(&function_ref) else {
         bail!("{} has no function `{function}`", path.display());
     };
-    let signature = &program.get(id).expect("looked up").function.signature;
-    if args.len() != signature.params.len() {
-        bail!(
-            "`{function}` takes {} argument(s) {signature}, got {}",
-            signature.params.len(),
-            args.len()
-        );
-    }
+    let f = &program.get(id).expect("looked up").function;
+    eval::check_arity(f, args.len())?;
+    let signature = &f.signature;
     let values = args
         .iter()
         .zip(&signature.params)

@@ -7,7 +7,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use cograph::eval::{self, Budget};
-use cograph::graph::text::{FunctionRef, OpSpec};
+use cograph::graph::FunctionRef;
+use cograph::graph::text::OpSpec;
 use cograph::graph::*;
 use cograph::verify::{Verdicts, verify_all};
 use proptest::prelude::*;

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use cograph::graph::{EditOp, NodeId, Op, Program, Revision, Value, apply};
+use cograph::graph::{EditOp, FunctionRef, NodeId, Op, Program, Revision, Value, apply};
 use cograph::locks::{LockMode, Transport};
 use cograph::service::{AgentSession, EditRequest, Hub, HubConfig, OnConflict, ServiceError};
 use cograph::verify::verify_all;
@@ -13,6 +13,10 @@ use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 const F: &str = "fn demo::f(x: i64) -> i64 {\n  %0 = param 0\n  %1 = const 1\n  %2 = add %0, %1\n  %3 = const 2\n  %4 = mul %0, %3\n  %5 = add %2, %4\n  %6 = return %5\n}\n";
+
+fn fref(name: &str) -> FunctionRef {
+    FunctionRef::parse(name).unwrap()
+}
 
 fn ops(v: serde_json::Value) -> Vec<EditOp> {
     serde_json::from_value(v).expect("valid ops")
@@ -51,7 +55,7 @@ async fn hub() -> (tempfile::TempDir, Arc<Hub>, AgentSession) {
 
 fn const_of(hub: &Hub, node: u32) -> Value {
     let p = hub.snapshot();
-    let f = &p.get(p.lookup_str("demo::f").unwrap()).unwrap().function;
+    let f = &p.get(p.lookup(&fref("demo::f")).unwrap()).unwrap().function;
     match f.nodes[&NodeId(node)].op {
         Op::Const(v) => v,
         other => panic!("{other:?}"),
@@ -69,8 +73,8 @@ async fn stale_edit_gets_conflict_with_commits_and_exact_diff() {
     let (_d, hub, _s) = hub().await;
     let a = hub.connect("alice", Transport::InProcess);
     let b = hub.connect("bob", Transport::InProcess);
-    hub.read_function(a.id(), "demo::f").unwrap();
-    hub.read_function(b.id(), "demo::f").unwrap();
+    hub.read_function(a.id(), &fref("demo::f")).unwrap();
+    hub.read_function(b.id(), &fref("demo::f")).unwrap();
     let done = hub.propose(a.id(), set_const(1, 10)).await.unwrap();
     let rev = done.revision.unwrap();
     let err = hub.propose(b.id(), set_const(1, 20)).await.unwrap_err();
@@ -99,8 +103,8 @@ async fn conflict_diff_names_added_nodes_and_edges() {
     let (_d, hub, _s) = hub().await;
     let a = hub.connect("alice", Transport::InProcess);
     let b = hub.connect("bob", Transport::InProcess);
-    hub.read_function(a.id(), "demo::f").unwrap();
-    hub.read_function(b.id(), "demo::f").unwrap();
+    hub.read_function(a.id(), &fref("demo::f")).unwrap();
+    hub.read_function(b.id(), &fref("demo::f")).unwrap();
     hub.propose(
         a.id(),
         edit(json!([
@@ -142,8 +146,8 @@ async fn disjoint_concurrent_edit_is_rebased_and_equals_both_in_order() {
     let (_d, hub, _s) = hub().await;
     let a = hub.connect("alice", Transport::InProcess);
     let b = hub.connect("bob", Transport::InProcess);
-    hub.read_function(a.id(), "demo::f").unwrap();
-    hub.read_function(b.id(), "demo::f").unwrap();
+    hub.read_function(a.id(), &fref("demo::f")).unwrap();
+    hub.read_function(b.id(), &fref("demo::f")).unwrap();
     let original: Program = (*hub.snapshot()).clone();
     let first = set_const(1, 10);
     let second = set_const(3, 30);
@@ -164,8 +168,8 @@ async fn on_conflict_reject_refuses_even_a_disjoint_edit() {
     let (_d, hub, _s) = hub().await;
     let a = hub.connect("alice", Transport::InProcess);
     let b = hub.connect("bob", Transport::InProcess);
-    hub.read_function(a.id(), "demo::f").unwrap();
-    hub.read_function(b.id(), "demo::f").unwrap();
+    hub.read_function(a.id(), &fref("demo::f")).unwrap();
+    hub.read_function(b.id(), &fref("demo::f")).unwrap();
     hub.propose(a.id(), set_const(1, 10)).await.unwrap();
     let mut req = set_const(3, 30);
     req.on_conflict = OnConflict::Reject;
@@ -179,7 +183,7 @@ async fn on_conflict_reject_refuses_even_a_disjoint_edit() {
 async fn verification_failure_commits_nothing() {
     let (_d, hub, _s) = hub().await;
     let a = hub.connect("alice", Transport::InProcess);
-    hub.read_function(a.id(), "demo::f").unwrap();
+    hub.read_function(a.id(), &fref("demo::f")).unwrap();
     let before = hub.snapshot();
     let err = hub
         .propose(
@@ -201,8 +205,8 @@ async fn verification_failure_commits_nothing() {
 async fn breaking_a_caller_is_refused() {
     let (_d, hub, _s) = hub().await;
     let a = hub.connect("alice", Transport::InProcess);
-    hub.read_function(a.id(), "demo::g").unwrap();
-    hub.read_function(a.id(), "demo::f").unwrap();
+    hub.read_function(a.id(), &fref("demo::g")).unwrap();
+    hub.read_function(a.id(), &fref("demo::f")).unwrap();
     // Make f call g, then try to change g's signature.
     hub.propose(
         a.id(),
@@ -247,11 +251,11 @@ async fn blind_writes_are_refused_with_read_required() {
     // An explicit base is as good as a read.
     let hash = hub
         .snapshot()
-        .get(hub.snapshot().lookup_str("demo::f").unwrap())
+        .get(hub.snapshot().lookup(&fref("demo::f")).unwrap())
         .unwrap()
         .hash;
     let mut req = set_const(1, 5);
-    req.base = vec![("demo::f".into(), hash)];
+    req.base = vec![(fref("demo::f"), hash)];
     hub.propose(c.id(), req).await.unwrap();
 }
 
@@ -263,7 +267,7 @@ async fn edit_on_an_expired_lease_after_another_commit_is_lock_expired() {
     let never = CancellationToken::new();
     hub.acquire(
         a.id(),
-        &[("demo::f".into(), LockMode::Write)],
+        &[(fref("demo::f"), LockMode::Write)],
         Duration::ZERO,
         Some(Duration::from_millis(1000)),
         None,
@@ -272,9 +276,9 @@ async fn edit_on_an_expired_lease_after_another_commit_is_lock_expired() {
     )
     .await
     .unwrap();
-    hub.read_function(a.id(), "demo::f").unwrap();
+    hub.read_function(a.id(), &fref("demo::f")).unwrap();
     // While alice holds it, bob cannot edit.
-    hub.read_function(b.id(), "demo::f").unwrap();
+    hub.read_function(b.id(), &fref("demo::f")).unwrap();
     let err = hub.propose(b.id(), set_const(3, 3)).await.unwrap_err();
     let ServiceError::LockDenied { locked } = err else {
         panic!("{err:?}")
@@ -284,7 +288,7 @@ async fn edit_on_an_expired_lease_after_another_commit_is_lock_expired() {
     // The lease lapsed: bob takes the lock and commits.
     hub.acquire(
         b.id(),
-        &[("demo::f".into(), LockMode::Write)],
+        &[(fref("demo::f"), LockMode::Write)],
         Duration::ZERO,
         None,
         None,
@@ -305,8 +309,8 @@ async fn too_many_conflicts_after_the_cap() {
     let a = hub.connect("alice", Transport::InProcess);
     let b = hub.connect("bob", Transport::InProcess);
     for round in 0..3 {
-        hub.read_function(b.id(), "demo::f").unwrap();
-        hub.read_function(a.id(), "demo::f").unwrap();
+        hub.read_function(b.id(), &fref("demo::f")).unwrap();
+        hub.read_function(a.id(), &fref("demo::f")).unwrap();
         hub.propose(a.id(), set_const(1, 100 + round))
             .await
             .unwrap();
@@ -327,9 +331,9 @@ async fn conflicting_dry_runs_do_not_count_toward_the_cap() {
     let (_d, hub, _s) = hub_with(|c| c.max_conflicts = 3).await;
     let a = hub.connect("alice", Transport::InProcess);
     let b = hub.connect("bob", Transport::InProcess);
-    hub.read_function(b.id(), "demo::f").unwrap();
+    hub.read_function(b.id(), &fref("demo::f")).unwrap();
     for round in 0..5 {
-        hub.read_function(a.id(), "demo::f").unwrap();
+        hub.read_function(a.id(), &fref("demo::f")).unwrap();
         hub.propose(a.id(), set_const(1, 100 + round))
             .await
             .unwrap();
@@ -344,7 +348,7 @@ async fn conflicting_dry_runs_do_not_count_toward_the_cap() {
         );
     }
     // The first real attempt is the first that counts.
-    hub.read_function(a.id(), "demo::f").unwrap();
+    hub.read_function(a.id(), &fref("demo::f")).unwrap();
     hub.propose(a.id(), set_const(1, 300)).await.unwrap();
     let err = hub.propose(b.id(), set_const(1, 400)).await.unwrap_err();
     assert!(matches!(err, ServiceError::Conflict { .. }), "{err:?}");
@@ -354,7 +358,7 @@ async fn conflicting_dry_runs_do_not_count_toward_the_cap() {
 async fn dry_run_commits_nothing() {
     let (_d, hub, _s) = hub().await;
     let a = hub.connect("alice", Transport::InProcess);
-    hub.read_function(a.id(), "demo::f").unwrap();
+    hub.read_function(a.id(), &fref("demo::f")).unwrap();
     let before = hub.snapshot().root_hash();
     let mut req = set_const(1, 10);
     req.dry_run = true;
@@ -368,7 +372,7 @@ async fn dry_run_commits_nothing() {
 async fn invalid_ops_name_the_op_and_change_nothing() {
     let (_d, hub, _s) = hub().await;
     let a = hub.connect("alice", Transport::InProcess);
-    hub.read_function(a.id(), "demo::f").unwrap();
+    hub.read_function(a.id(), &fref("demo::f")).unwrap();
     let before = hub.snapshot().root_hash();
     let err = hub
         .propose(
@@ -411,7 +415,7 @@ async fn concurrent_commits_lose_nothing_and_replay() {
                 seed ^= seed << 17;
                 let function = if seed.is_multiple_of(3) { "demo::g" } else { "demo::f" };
                 let node = if function == "demo::g" { 0 } else { [1, 3][(seed >> 8) as usize % 2] };
-                hub.read_function(me.id(), function).unwrap();
+                hub.read_function(me.id(), &fref(function)).unwrap();
                 tokio::task::yield_now().await;
                 let req = edit(json!([{"set_op": {"function": function, "node": format!("%{node}"), "op": format!("const {}", seed % 1000)}}]));
                 match hub.propose(me.id(), req).await {
@@ -472,9 +476,9 @@ async fn a_reused_name_means_the_function_read_under_it_last() {
     let (_d, hub, _s) = hub().await;
     let x = hub.connect("x", Transport::InProcess);
     let y = hub.connect("y", Transport::InProcess);
-    hub.read_function(x.id(), "demo::g").unwrap();
-    hub.read_function(y.id(), "demo::g").unwrap();
-    let old = hub.snapshot().lookup_str("demo::g").unwrap();
+    hub.read_function(x.id(), &fref("demo::g")).unwrap();
+    hub.read_function(y.id(), &fref("demo::g")).unwrap();
+    let old = hub.snapshot().lookup(&fref("demo::g")).unwrap();
     hub.propose(
         y.id(),
         edit(json!([
@@ -484,8 +488,8 @@ async fn a_reused_name_means_the_function_read_under_it_last() {
     )
     .await
     .unwrap();
-    hub.read_function(x.id(), "demo::g").unwrap();
-    let new = hub.snapshot().lookup_str("demo::g").unwrap();
+    hub.read_function(x.id(), &fref("demo::g")).unwrap();
+    let new = hub.snapshot().lookup(&fref("demo::g")).unwrap();
     assert_ne!(old, new);
     hub.propose(
         x.id(),

@@ -111,6 +111,21 @@ struct Frame {
 }
 
 /// Runs `function` on `args` within `budget`.
+/// Checks that `n_args` arguments fit `f`'s parameters, before anyone
+/// converts or evaluates them.
+pub fn check_arity(f: &Function, n_args: usize) -> Result<(), RuntimeError> {
+    let n_params = f.signature.params.len();
+    if n_args == n_params {
+        return Ok(());
+    }
+    Err(RuntimeError::BadArgument(format!(
+        "`{}` {} takes {n_params} argument{}, got {n_args}",
+        f.name,
+        f.signature,
+        if n_params == 1 { "" } else { "s" },
+    )))
+}
+
 pub fn run(
     program: &Program,
     function: FunctionId,
@@ -121,19 +136,7 @@ pub fn run(
         .get(function)
         .ok_or_else(|| RuntimeError::BadArgument(format!("no function {function}")))?;
     let f = &entry.function;
-    if args.len() != f.signature.params.len() {
-        return Err(RuntimeError::BadArgument(format!(
-            "`{}` takes {} argument{}, got {}",
-            f.name,
-            f.signature.params.len(),
-            if f.signature.params.len() == 1 {
-                ""
-            } else {
-                "s"
-            },
-            args.len()
-        )));
-    }
+    check_arity(f, args.len())?;
     for (idx, (arg, p)) in args.iter().zip(&f.signature.params).enumerate() {
         if arg.ty() != p.ty {
             return Err(RuntimeError::BadArgument(format!(
@@ -455,7 +458,7 @@ mod tests {
         budget: Budget,
     ) -> Result<Outcome, RuntimeError> {
         let program = load_program_text(text).unwrap();
-        let id = program.lookup_str(name).unwrap();
+        let id = program.lookup(&name.parse().unwrap()).unwrap();
         run(&program, id, args, budget)
     }
 

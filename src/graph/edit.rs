@@ -17,10 +17,11 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use super::function::{Function, Node, Param, QualifiedName, Signature, is_identifier};
+use super::function_ref::FunctionRef;
 use super::ids::{FunctionId, NodeId, Revision};
 use super::op::Op;
 use super::program::{FunctionEntry, Program};
-use super::text::{BodyText, FunctionRef, OpSpec, ParseError, ResolveError, parse_body};
+use super::text::{BodyText, OpSpec, ParseError, ResolveError, parse_body};
 use super::types::Type;
 
 /// Limits that keep one request from exhausting the server. Exceeding one is

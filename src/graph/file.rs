@@ -12,9 +12,10 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use super::function::{Function, Node, Param, QualifiedName, Signature};
+use super::function_ref::FunctionRef;
 use super::ids::{FunctionId, NodeId, Revision};
 use super::program::{FunctionEntry, Program};
-use super::text::{FunctionRef, OpSpec, ParseError, parse_functions, render_function, render_op};
+use super::text::{OpSpec, ParseError, parse_functions, render_function, render_op};
 use super::types::Type;
 
 #[derive(Debug, thiserror::Error)]

@@ -10,6 +10,7 @@ pub mod edit;
 pub mod encoding;
 pub mod file;
 pub mod function;
+pub mod function_ref;
 pub mod ids;
 pub mod op;
 pub mod program;
@@ -26,9 +27,10 @@ pub use file::{
     LoadError, load_program, load_program_json, load_program_text, program_to_json, render_program,
 };
 pub use function::{Function, Node, Param, QualifiedName, Signature};
+pub use function_ref::{FunctionRef, FunctionRefError};
 pub use ids::{ContentHash, FunctionId, NodeId, Revision};
 pub use op::Op;
 pub use program::{FunctionEntry, Program};
 pub use rebase::{OverlapReason, check_rebase};
-pub use text::{FunctionRef, OpSpec, ParseError, parse_function, render_function};
+pub use text::{OpSpec, ParseError, parse_function, render_function};
 pub use types::{Type, Value};

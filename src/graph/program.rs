@@ -12,8 +12,8 @@ use imbl::{OrdMap, OrdSet};
 
 use super::encoding::{function_hash, root_hash};
 use super::function::{Function, QualifiedName};
+use super::function_ref::FunctionRef;
 use super::ids::{ContentHash, FunctionId, Revision};
-use super::text::FunctionRef;
 
 /// One function's current version with its hash and the revision that made
 /// it.
@@ -132,16 +132,6 @@ impl Program {
             FunctionRef::Id(id) => self.functions.contains_key(id).then_some(*id),
             FunctionRef::Name(name) => self.id_of(name),
         }
-    }
-
-    /// Finds a function by the string a tool was given: a qualified name, a
-    /// number, or `#` and a number.
-    pub fn lookup_str(&self, text: &str) -> Option<FunctionId> {
-        let digits = text.strip_prefix('#').unwrap_or(text);
-        if let Ok(n) = digits.parse::<u64>() {
-            return self.lookup(&FunctionRef::Id(FunctionId(n)));
-        }
-        QualifiedName::new(text).ok().and_then(|n| self.id_of(&n))
     }
 
     pub fn functions(&self) -> impl DoubleEndedIterator<Item = (FunctionId, &FunctionEntry)> {

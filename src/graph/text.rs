@@ -28,26 +28,10 @@ use std::fmt;
 use std::fmt::Write as _;
 
 use super::function::{Function, Node, Param, QualifiedName, Signature, is_identifier};
+use super::function_ref::FunctionRef;
 use super::ids::{FunctionId, NodeId};
 use super::op::{Op, SIMPLE_OPS};
 use super::types::{Type, Value};
-
-/// A function named by id or by qualified name. Every tool accepts either.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(untagged)]
-pub enum FunctionRef {
-    Id(FunctionId),
-    Name(QualifiedName),
-}
-
-impl fmt::Display for FunctionRef {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            FunctionRef::Id(id) => write!(f, "{id}"),
-            FunctionRef::Name(name) => write!(f, "{name}"),
-        }
-    }
-}
 
 /// An op as written, before names are resolved against a program. It
 /// serialises as its text (`"add"`, `"call math::fib"`, `"param n"`).

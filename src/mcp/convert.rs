@@ -3,26 +3,47 @@
 //! `invalid_edit` results naming the op; the shape of the arguments was
 //! already checked when they were decoded.
 
-use super::error::ToolFailure;
-use super::types::{EditOpArg, FunctionArg, NodeArg, ParamArg};
+use super::error::{ToolFailure, bad_arg};
+use super::types::{EditOpArg, ErrorCode, FunctionArg, Mode, NodeArg, ParamArg, TransportView};
+use crate::graph::FunctionRef;
 use crate::graph::edit::{Body, NodeRef, NodeSpec};
-use crate::graph::text::{FunctionRef, parse_function_text, parse_op, parse_type};
-use crate::graph::{EditOp, FunctionId, Param, QualifiedName};
-use crate::locks::Transport;
+use crate::graph::text::{parse_function_text, parse_op, parse_type};
+use crate::graph::{EditOp, Param, QualifiedName};
+use crate::locks::{LockMode, Transport};
 
-pub fn transport(t: Transport) -> String {
+pub fn transport(t: Transport) -> TransportView {
     match t {
-        Transport::Stdio => "stdio",
-        Transport::HttpSession => "http_session",
-        Transport::HttpStateless => "http_stateless",
-        Transport::InProcess => "in_process",
+        Transport::Stdio => TransportView::Stdio,
+        Transport::HttpSession => TransportView::HttpSession,
+        Transport::HttpStateless => TransportView::HttpStateless,
+        Transport::InProcess => TransportView::InProcess,
     }
-    .into()
+}
+
+pub fn mode(m: LockMode) -> Mode {
+    match m {
+        LockMode::Read => Mode::Read,
+        LockMode::Write => Mode::Write,
+    }
+}
+
+pub fn lock_mode(m: Mode) -> LockMode {
+    match m {
+        Mode::Read => LockMode::Read,
+        Mode::Write => LockMode::Write,
+    }
+}
+
+/// A `function` argument as the service takes it, through the one parser
+/// (`FunctionRef::parse`). A malformed reference is an invalid-params error
+/// naming the field.
+pub fn function_ref(field: &str, f: &FunctionArg) -> Result<FunctionRef, ToolFailure> {
+    f.to_ref().map_err(|e| bad_arg(field, e))
 }
 
 fn invalid(idx: usize, kind: &str, message: impl std::fmt::Display) -> ToolFailure {
     ToolFailure::new(
-        "invalid_edit",
+        ErrorCode::InvalidEdit,
         format!("op {idx} ({kind}): {message}"),
         format!("fix op {idx}; no op of this request was applied"),
     )
@@ -30,18 +51,10 @@ fn invalid(idx: usize, kind: &str, message: impl std::fmt::Display) -> ToolFailu
     .with("op", kind)
 }
 
+/// A function named inside an edit op: a malformed reference is an
+/// `invalid_edit` naming the op.
 fn function(idx: usize, kind: &str, f: &FunctionArg) -> Result<FunctionRef, ToolFailure> {
-    match f {
-        FunctionArg::Id(n) => Ok(FunctionRef::Id(FunctionId(*n))),
-        FunctionArg::Name(s) => {
-            if let Some(n) = s.strip_prefix('#').and_then(|d| d.parse().ok()) {
-                return Ok(FunctionRef::Id(FunctionId(n)));
-            }
-            QualifiedName::new(s)
-                .map(FunctionRef::Name)
-                .map_err(|e| invalid(idx, kind, e))
-        }
-    }
+    f.to_ref().map_err(|e| invalid(idx, kind, e))
 }
 
 fn name(idx: usize, kind: &str, s: &str) -> Result<QualifiedName, ToolFailure> {

@@ -10,11 +10,11 @@ use rmcp::ErrorData;
 use rmcp::model::{CallToolResponse, CallToolResult, ContentBlock};
 use serde_json::{Map, Value, json};
 
-use super::types::ErrorInfo;
+use super::types::{ErrorCode, ErrorInfo};
 use super::views;
 use crate::graph::Program;
-use crate::locks::{AcquireError, AgentRegistry};
-use crate::service::ServiceError;
+use crate::locks::{AcquireError, Denial};
+use crate::service::{Hub, ServiceError};
 
 /// Why a tool call failed.
 #[derive(Debug)]
@@ -30,9 +30,13 @@ pub enum ToolFailure {
 }
 
 impl ToolFailure {
-    pub fn new(code: &str, message: impl Into<String>, hint: impl Into<String>) -> ToolFailure {
+    pub fn new(
+        code: ErrorCode,
+        message: impl Into<String>,
+        hint: impl Into<String>,
+    ) -> ToolFailure {
         let info = ErrorInfo {
-            code: code.to_string(),
+            code,
             message: message.into(),
             hint: hint.into(),
         };
@@ -81,16 +85,26 @@ impl ToolFailure {
 
     pub fn session_required() -> ToolFailure {
         ToolFailure::new(
-            "session_required",
+            ErrorCode::SessionRequired,
             "this call needs an agent identity, and this connection has none",
             "call register_agent (no arguments needed) and pass the `session` it returns as the `session` argument of every later call",
         )
     }
 
-    pub fn code(&self) -> &str {
+    /// A `session` handle that names no live agent.
+    pub fn unknown_session() -> ToolFailure {
+        ToolFailure::new(
+            ErrorCode::SessionRequired,
+            "the `session` handle is unknown or expired",
+            "call register_agent again (without `session`) and use the new handle",
+        )
+    }
+
+    /// The code of an actionable failure; `None` for a JSON-RPC error.
+    pub fn code(&self) -> Option<ErrorCode> {
         match self {
-            ToolFailure::Actionable { info, .. } => &info.code,
-            ToolFailure::Rpc(_) => "rpc",
+            ToolFailure::Actionable { info, .. } => Some(info.code),
+            ToolFailure::Rpc(_) => None,
         }
     }
 
@@ -126,10 +140,10 @@ fn lines<T>(items: &[T], f: impl Fn(&T) -> String) -> String {
 
 /// Maps a service error, with the program and registry at hand to name
 /// functions and agents.
-pub fn from_service(e: ServiceError, program: &Program, agents: &AgentRegistry) -> ToolFailure {
+pub fn from_service(e: ServiceError, program: &Program, hub: &Hub) -> ToolFailure {
     match e {
         ServiceError::NotFound { what } => ToolFailure::new(
-            "not_found",
+            ErrorCode::NotFound,
             what,
             "program_overview lists the functions; names are `module::name`, ids are numbers",
         ),
@@ -139,7 +153,7 @@ pub fn from_service(e: ServiceError, program: &Program, agents: &AgentRegistry) 
                 .map(|l| super::types::LockedView {
                     function_id: l.function.0,
                     function: l.name.to_string(),
-                    holders: l.holders.iter().map(|h| views::holder(agents, h)).collect(),
+                    holders: l.holders.iter().map(|h| views::holder(hub, h)).collect(),
                 })
                 .collect();
             let text = lines(&views, |v| {
@@ -150,14 +164,17 @@ pub fn from_service(e: ServiceError, program: &Program, agents: &AgentRegistry) 
                         .iter()
                         .map(|h| format!(
                             "{} ({}, {}, until {})",
-                            h.agent_name, h.agent_id, h.mode, h.expires_at
+                            h.agent_name,
+                            h.agent_id,
+                            h.mode.as_str(),
+                            h.expires_at
                         ))
                         .collect::<Vec<_>>()
                         .join(", ")
                 )
             });
             ToolFailure::new(
-                "lock_denied",
+                ErrorCode::LockDenied,
                 format!(
                     "{} locked by another agent",
                     names(&views.iter().map(|v| v.function.clone()).collect::<Vec<_>>())
@@ -167,14 +184,14 @@ pub fn from_service(e: ServiceError, program: &Program, agents: &AgentRegistry) 
             .with("locked", &views)
             .with_text(&text)
         }
-        ServiceError::Lock(e) => from_acquire(e, program, agents),
+        ServiceError::Lock(e) => from_acquire(e, program, hub),
         ServiceError::LockExpired {
             name,
             token,
             expired_at,
             ..
         } => ToolFailure::new(
-            "lock_expired",
+            ErrorCode::LockExpired,
             format!(
                 "your lease on `{name}` (fencing token {}) expired and the function changed since",
                 token.0
@@ -191,7 +208,7 @@ pub fn from_service(e: ServiceError, program: &Program, agents: &AgentRegistry) 
                 .collect();
             let text = lines(&views, conflict_text);
             ToolFailure::new(
-                "conflict",
+                ErrorCode::Conflict,
                 format!("{} changed since your read", names(&views.iter().map(|v| v.function.clone()).collect::<Vec<_>>())),
                 "the current version is included and now counts as your read: rewrite your ops against it and propose again",
             )
@@ -205,7 +222,7 @@ pub fn from_service(e: ServiceError, program: &Program, agents: &AgentRegistry) 
             let view = views::conflict(program, &conflict);
             let text = conflict_text(&view);
             ToolFailure::new(
-                "too_many_conflicts",
+                ErrorCode::TooManyConflicts,
                 format!("{n_conflicts} conflicts in a row on `{}`", view.function),
                 "take the function's write lock with acquire_locks (mode write, wait_ms) so nobody else changes it, then edit",
             )
@@ -216,7 +233,7 @@ pub fn from_service(e: ServiceError, program: &Program, agents: &AgentRegistry) 
         ServiceError::ReadRequired { functions } => {
             let list: Vec<String> = functions.iter().map(|(_, n)| n.to_string()).collect();
             ToolFailure::new(
-                "read_required",
+                ErrorCode::ReadRequired,
                 format!(
                     "you have not read {}: edits are checked against what you last read",
                     list.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
@@ -241,7 +258,7 @@ pub fn from_service(e: ServiceError, program: &Program, agents: &AgentRegistry) 
                 )
             });
             ToolFailure::new(
-                "verification_failed",
+                ErrorCode::VerificationFailed,
                 format!("the edit would break the program ({} diagnostics); nothing was committed", views.len()),
                 "fix the listed problems in the same propose_edit (dry_run: true checks without committing)",
             )
@@ -249,7 +266,7 @@ pub fn from_service(e: ServiceError, program: &Program, agents: &AgentRegistry) 
             .with_text(&text)
         }
         ServiceError::InvalidEdit(e) => ToolFailure::new(
-            "invalid_edit",
+            ErrorCode::InvalidEdit,
             e.to_string(),
             format!(
                 "fix op {} ({}); no op of this request was applied",
@@ -260,7 +277,7 @@ pub fn from_service(e: ServiceError, program: &Program, agents: &AgentRegistry) 
         .with("op", e.kind),
         ServiceError::InvalidRequest(m) => ToolFailure::invalid_params(m),
         ServiceError::Runtime(e) => ToolFailure::new(
-            "runtime_error",
+            ErrorCode::RuntimeError,
             e.to_string(),
             match e.code() {
                 "fuel_exhausted" => {
@@ -279,110 +296,111 @@ pub fn from_service(e: ServiceError, program: &Program, agents: &AgentRegistry) 
     }
 }
 
-pub fn from_acquire(e: AcquireError, program: &Program, agents: &AgentRegistry) -> ToolFailure {
-    let blocked_text = |views: &[super::types::BlockedView]| {
-        lines(views, |b| {
-            let mut who: Vec<String> = b
-                .holders
-                .iter()
-                .map(|h| {
-                    format!(
-                        "held by {} ({}, {}{}, until {})",
-                        h.agent_name,
-                        h.agent_id,
-                        h.mode,
-                        h.purpose
-                            .as_deref()
-                            .map(|p| format!(": {p}"))
-                            .unwrap_or_default(),
-                        h.expires_at
-                    )
-                })
-                .collect();
-            who.extend(
-                b.waiting_ahead
-                    .iter()
-                    .map(|w| format!("{} waits ahead of you ({})", w.agent_name, w.mode)),
-            );
-            format!(
-                "{}: {}; your queue position {} of {}",
-                b.function,
-                who.join("; "),
-                b.queue_position,
-                b.queue_length.max(b.queue_position)
-            )
-        })
+pub fn from_acquire(e: AcquireError, program: &Program, hub: &Hub) -> ToolFailure {
+    // Every refusal that leaves the caller blocked has one shape: the
+    // blocked functions with holders and queue positions, as data and text.
+    let blocked = |code: ErrorCode, message: String, hint: &str, denial: &Denial| {
+        let views: Vec<_> = denial
+            .blocked
+            .iter()
+            .map(|b| views::blocked(hub, program, b))
+            .collect();
+        ToolFailure::new(code, message, hint)
+            .with("blocked", &views)
+            .with_text(&blocked_text(&views))
     };
     match e {
         AcquireError::Denied(d) => {
-            let views: Vec<_> = d
+            let functions: Vec<String> = d
                 .blocked
                 .iter()
-                .map(|b| views::blocked(agents, program, b))
+                .map(|b| views::function_name(program, b.function))
                 .collect();
-            let text = blocked_text(&views);
-            ToolFailure::new(
-                "lock_denied",
-                format!("{} locked by another agent; nothing was granted", names(&views.iter().map(|v| v.function.clone()).collect::<Vec<_>>())),
+            blocked(
+                ErrorCode::LockDenied,
+                format!(
+                    "{} locked by another agent; nothing was granted",
+                    names(&functions)
+                ),
                 "pass wait_ms to queue for it (you are granted in arrival order), or work on something else",
+                &d,
             )
-            .with("blocked", &views)
-            .with_text(&text)
         }
-        AcquireError::Timeout(d) => {
-            let views: Vec<_> = d
-                .blocked
-                .iter()
-                .map(|b| views::blocked(agents, program, b))
-                .collect();
-            let text = blocked_text(&views);
-            ToolFailure::new(
-                "lock_timeout",
-                "still locked when wait_ms ran out; you left the queue and hold nothing new",
-                "try again with a longer wait_ms, or work on something else meanwhile",
-            )
-            .with("blocked", &views)
-            .with_text(&text)
-        }
+        AcquireError::Timeout(d) => blocked(
+            ErrorCode::LockTimeout,
+            "still locked when wait_ms ran out; you left the queue and hold nothing new".into(),
+            "try again with a longer wait_ms, or work on something else meanwhile",
+            &d,
+        ),
         AcquireError::Deadlock { cycle, denial } => {
             let cycle: Vec<_> = cycle
                 .iter()
                 .map(|a| super::types::AgentRef {
                     agent_id: a.to_string(),
-                    name: views::agent_name(agents, *a),
+                    name: hub.agent_name(*a),
                 })
-                .collect();
-            let views: Vec<_> = denial
-                .blocked
-                .iter()
-                .map(|b| views::blocked(agents, program, b))
                 .collect();
             let path = cycle
                 .iter()
-                .map(|a| a.name.clone())
+                .map(|a| a.name.as_str())
                 .collect::<Vec<_>>()
                 .join(" -> ");
-            ToolFailure::new(
-                "deadlock",
+            blocked(
+                ErrorCode::Deadlock,
                 format!("waiting would deadlock: {path}; nothing was queued and nobody's locks were touched"),
                 "release the locks the others wait for (release_locks), or retry without wait_ms",
+                &denial,
             )
             .with("cycle", &cycle)
-            .with("blocked", &views)
-            .with_text(&blocked_text(&views))
         }
         AcquireError::Cancelled => ToolFailure::new(
-            "cancelled",
+            ErrorCode::Cancelled,
             "the wait was cancelled; you left the queue",
             "call acquire_locks again when you want the lock",
         ),
         AcquireError::AgentEnded => ToolFailure::new(
-            "cancelled",
+            ErrorCode::Cancelled,
             "your session ended while waiting",
             "reconnect (or register_agent again) and retry",
         ),
         AcquireError::Invalid(m) => ToolFailure::invalid_params(format!("`locks`: {m}")),
     }
+}
+
+/// Per blocked function: who holds it, who waits ahead, and the caller's
+/// place in the queue.
+fn blocked_text(views: &[super::types::BlockedView]) -> String {
+    lines(views, |b| {
+        let mut who: Vec<String> = b
+            .holders
+            .iter()
+            .map(|h| {
+                format!(
+                    "held by {} ({}, {}{}, until {})",
+                    h.agent_name,
+                    h.agent_id,
+                    h.mode.as_str(),
+                    h.purpose
+                        .as_deref()
+                        .map(|p| format!(": {p}"))
+                        .unwrap_or_default(),
+                    h.expires_at
+                )
+            })
+            .collect();
+        who.extend(
+            b.waiting_ahead
+                .iter()
+                .map(|w| format!("{} waits ahead of you ({})", w.agent_name, w.mode.as_str())),
+        );
+        format!(
+            "{}: {}; your queue position {} of {}",
+            b.function,
+            who.join("; "),
+            b.queue_position,
+            b.queue_length.max(b.queue_position)
+        )
+    })
 }
 
 fn names(list: &[String]) -> String {

@@ -208,7 +208,7 @@ async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
     axum::Json(Health {
         status: "ok",
         revision: state.hub.snapshot().revision().0,
-        agents: state.hub.agents().len(),
+        agents: state.hub.n_agents(),
     })
 }
 
@@ -227,7 +227,7 @@ pub struct StatusAgent {
     pub agent_id: String,
     pub name: String,
     pub purpose: Option<String>,
-    pub transport: String,
+    pub transport: super::types::TransportView,
     pub connected_since: String,
     pub last_active: String,
 }
@@ -241,13 +241,12 @@ pub struct StatusLock {
 
 pub fn status_report(hub: &Hub) -> StatusReport {
     let program = hub.snapshot();
-    let agents = hub.agents();
     StatusReport {
         revision: program.revision().0,
         root_hash: program.root_hash().to_hex(),
         n_functions: program.len(),
-        agents: agents
-            .list()
+        agents: hub
+            .list_agents()
             .into_iter()
             .map(|a| StatusAgent {
                 agent_id: a.id.to_string(),
@@ -259,8 +258,7 @@ pub fn status_report(hub: &Hub) -> StatusReport {
             })
             .collect(),
         locks: hub
-            .locks()
-            .status()
+            .lock_status()
             .into_iter()
             .map(|l| StatusLock {
                 function: views::function_name(&program, l.function),
@@ -270,8 +268,8 @@ pub fn status_report(hub: &Hub) -> StatusReport {
                     .map(|h| {
                         format!(
                             "{} {} ({}) until {}",
-                            views::mode(h.mode),
-                            views::agent_name(agents, h.agent),
+                            views::mode(h.mode).as_str(),
+                            hub.agent_name(h.agent),
                             h.agent,
                             views::rfc3339(h.expires_at)
                         )
@@ -284,8 +282,8 @@ pub fn status_report(hub: &Hub) -> StatusReport {
                         format!(
                             "{}. {} {}",
                             w.position,
-                            views::mode(w.mode),
-                            views::agent_name(agents, w.agent)
+                            views::mode(w.mode).as_str(),
+                            hub.agent_name(w.agent)
                         )
                     })
                     .collect(),

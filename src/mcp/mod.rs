@@ -10,8 +10,10 @@
 
 pub mod convert;
 pub mod error;
+pub mod identity;
 pub mod server;
 pub mod summary;
+mod tools;
 pub mod types;
 pub mod views;
 

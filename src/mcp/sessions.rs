@@ -98,7 +98,7 @@ impl AgentSessions {
                 .slot
                 .0
                 .get()
-                .is_none_or(|agent| self.hub.agents().is_idle(*agent, self.idle))
+                .is_none_or(|agent| self.hub.agent_is_idle(*agent, self.idle))
     }
 
     /// Ends the session's agent, then the session.

@@ -255,7 +255,7 @@ impl Summary for ProposeEditResult {
     fn summary(&self) -> String {
         let mut s = match self.revision {
             Some(r) => format!("{} r{r}", self.status),
-            None => self.status.clone(),
+            None => self.status.to_string(),
         };
         for f in &self.functions {
             let _ = write!(

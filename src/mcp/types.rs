@@ -87,10 +87,11 @@ impl<'de> Deserialize<'de> for FunctionArg {
 }
 
 impl FunctionArg {
-    pub fn as_ref_string(&self) -> String {
+    /// The reference, through the one parser every tool shares.
+    pub fn to_ref(&self) -> Result<crate::graph::FunctionRef, crate::graph::FunctionRefError> {
         match self {
-            FunctionArg::Id(id) => format!("#{id}"),
-            FunctionArg::Name(name) => name.clone(),
+            FunctionArg::Id(id) => Ok(crate::graph::FunctionRef::Id(crate::graph::FunctionId(*id))),
+            FunctionArg::Name(text) => crate::graph::FunctionRef::parse(text),
         }
     }
 }
@@ -102,12 +103,114 @@ pub type SessionArg = Option<String>;
 // ---------------------------------------------------------------------------
 // Common views
 
+/// The stable code of a failure an agent can act on (DESIGN.md section 10).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    LockDenied,
+    LockTimeout,
+    Deadlock,
+    LockExpired,
+    Conflict,
+    TooManyConflicts,
+    ReadRequired,
+    VerificationFailed,
+    NotFound,
+    InvalidEdit,
+    RuntimeError,
+    SessionRequired,
+    Cancelled,
+}
+
+impl ErrorCode {
+    /// Every code, in the order DESIGN.md lists them.
+    pub const ALL: [ErrorCode; 13] = [
+        ErrorCode::LockDenied,
+        ErrorCode::LockTimeout,
+        ErrorCode::Deadlock,
+        ErrorCode::LockExpired,
+        ErrorCode::Conflict,
+        ErrorCode::TooManyConflicts,
+        ErrorCode::ReadRequired,
+        ErrorCode::VerificationFailed,
+        ErrorCode::NotFound,
+        ErrorCode::InvalidEdit,
+        ErrorCode::RuntimeError,
+        ErrorCode::SessionRequired,
+        ErrorCode::Cancelled,
+    ];
+}
+
+/// A lock mode: `read` (shared) or `write` (exclusive).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    Read,
+    Write,
+}
+
+/// How an agent is connected.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TransportView {
+    Stdio,
+    HttpSession,
+    HttpStateless,
+    InProcess,
+}
+
+/// Gives a closed set its wire spelling: `as_str`, and `Display` with the
+/// same text. The spellings must match the serde names (a unit test checks).
+macro_rules! wire_names {
+    ($ty:ident { $($variant:ident => $text:literal),* $(,)? }) => {
+        impl $ty {
+            /// The spelling on the wire.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($ty::$variant => $text),*
+                }
+            }
+        }
+
+        impl std::fmt::Display for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+wire_names!(ErrorCode {
+    LockDenied => "lock_denied",
+    LockTimeout => "lock_timeout",
+    Deadlock => "deadlock",
+    LockExpired => "lock_expired",
+    Conflict => "conflict",
+    TooManyConflicts => "too_many_conflicts",
+    ReadRequired => "read_required",
+    VerificationFailed => "verification_failed",
+    NotFound => "not_found",
+    InvalidEdit => "invalid_edit",
+    RuntimeError => "runtime_error",
+    SessionRequired => "session_required",
+    Cancelled => "cancelled",
+});
+wire_names!(Mode { Read => "read", Write => "write" });
+wire_names!(TransportView {
+    Stdio => "stdio",
+    HttpSession => "http_session",
+    HttpStateless => "http_stateless",
+    InProcess => "in_process",
+});
+wire_names!(EditStatus {
+    Committed => "committed",
+    DryRun => "dry_run",
+    Unchanged => "unchanged",
+});
+
 #[derive(Clone, Debug, Serialize, JsonSchema)]
 pub struct ErrorInfo {
-    /// Stable code: lock_denied, lock_timeout, deadlock, lock_expired,
-    /// conflict, too_many_conflicts, read_required, verification_failed,
-    /// not_found, invalid_edit, runtime_error, session_required, cancelled.
-    pub code: String,
+    pub code: ErrorCode,
     pub message: String,
     /// What to do next.
     pub hint: String,
@@ -123,8 +226,7 @@ pub struct AgentRef {
 pub struct HolderView {
     pub agent_id: String,
     pub agent_name: String,
-    /// `read` or `write`.
-    pub mode: String,
+    pub mode: Mode,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub purpose: Option<String>,
     pub since: String,
@@ -136,7 +238,7 @@ pub struct HolderView {
 pub struct WaiterView {
     pub agent_id: String,
     pub agent_name: String,
-    pub mode: String,
+    pub mode: Mode,
     /// 1-based place in the queue.
     pub position: usize,
     pub since: String,
@@ -289,7 +391,7 @@ pub struct RegisterAgentResult {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub purpose: Option<String>,
     /// `stdio`, `http_session`, `http_stateless` or `in_process`.
-    pub transport: String,
+    pub transport: TransportView,
     /// Secret handle: pass it as `session` on every later call. Only
     /// returned when a stateless agent is created; never shown to others.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -314,7 +416,7 @@ pub struct AgentView {
     pub name: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub purpose: Option<String>,
-    pub transport: String,
+    pub transport: TransportView,
     pub connected_since: String,
     pub last_active: String,
     pub locks_held: usize,
@@ -428,19 +530,12 @@ pub struct GetFunctionResult {
 // ---------------------------------------------------------------------------
 // acquire_locks / release_locks / lock_status
 
-#[derive(Clone, Copy, Debug, Deserialize, JsonSchema, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum ModeArg {
-    Read,
-    Write,
-}
-
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LockArg {
     pub function: FunctionArg,
     /// `read` (shared) or `write` (exclusive).
-    pub mode: ModeArg,
+    pub mode: Mode,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -467,7 +562,7 @@ pub struct AcquireLocksArgs {
 pub struct GrantedView {
     pub function_id: u64,
     pub function: String,
-    pub mode: String,
+    pub mode: Mode,
     pub fencing_token: u64,
     pub expires_at: String,
 }
@@ -495,7 +590,7 @@ pub struct ReleaseLocksArgs {
 pub struct ReleasedView {
     pub function_id: u64,
     pub function: String,
-    pub mode: String,
+    pub mode: Mode,
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
@@ -710,10 +805,21 @@ pub struct AliasView {
     pub node: String,
 }
 
+/// What became of a propose_edit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum EditStatus {
+    /// Durable at `revision`.
+    Committed,
+    /// Checked, not committed (`dry_run: true`).
+    DryRun,
+    /// The ops changed nothing; no revision was made.
+    Unchanged,
+}
+
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct ProposeEditResult {
-    /// `committed`, `dry_run` or `unchanged`.
-    pub status: String,
+    pub status: EditStatus,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub revision: Option<u64>,
     pub functions: Vec<FunctionOutcomeView>,

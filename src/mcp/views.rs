@@ -1,61 +1,19 @@
 //! Conversions from core types to the wire views in `types.rs`: names
 //! resolved, node ids spelled `%3`, hashes as hex, times as RFC 3339.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use super::types::*;
 use crate::graph::text::render_op;
 use crate::graph::{
     Function, FunctionDiff, FunctionId, Node, NodeId, Program, QualifiedName, Type, Value,
 };
-use crate::locks::{self, AgentRegistry, Blocked, HeldLock};
-use crate::service::FunctionConflict;
+use crate::locks::{self, Blocked, HeldLock};
+use crate::service::{FunctionConflict, Hub};
 use crate::store::CommitRecord;
 use crate::verify::Diagnostic;
 
-/// `2026-11-24T09:15:02.123Z`.
-pub fn rfc3339(t: SystemTime) -> String {
-    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
-    rfc3339_ms(d.as_millis() as u64)
-}
+pub use crate::service::time::{rfc3339, rfc3339_ms};
 
-pub fn rfc3339_ms(ms: u64) -> String {
-    let secs = ms / 1000;
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = if m <= 2 { y + 1 } else { y };
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3600,
-        (rem % 3600) / 60,
-        rem % 60,
-        ms % 1000
-    )
-}
-
-pub fn mode(m: locks::LockMode) -> String {
-    match m {
-        locks::LockMode::Read => "read".into(),
-        locks::LockMode::Write => "write".into(),
-    }
-}
-
-pub fn agent_name(agents: &AgentRegistry, id: locks::AgentId) -> String {
-    agents
-        .get(id)
-        .map(|a| a.name)
-        .unwrap_or_else(|| "(ended)".into())
-}
+pub use super::convert::mode;
 
 pub fn function_name(program: &Program, id: FunctionId) -> String {
     program
@@ -64,10 +22,10 @@ pub fn function_name(program: &Program, id: FunctionId) -> String {
         .unwrap_or_else(|| id.to_string())
 }
 
-pub fn holder(agents: &AgentRegistry, h: &locks::HolderView) -> HolderView {
+pub fn holder(hub: &Hub, h: &locks::HolderView) -> HolderView {
     HolderView {
         agent_id: h.agent.to_string(),
-        agent_name: agent_name(agents, h.agent),
+        agent_name: hub.agent_name(h.agent),
         mode: mode(h.mode),
         purpose: h.purpose.clone(),
         since: rfc3339(h.since),
@@ -76,10 +34,10 @@ pub fn holder(agents: &AgentRegistry, h: &locks::HolderView) -> HolderView {
     }
 }
 
-pub fn waiter(agents: &AgentRegistry, w: &locks::WaiterView) -> WaiterView {
+pub fn waiter(hub: &Hub, w: &locks::WaiterView) -> WaiterView {
     WaiterView {
         agent_id: w.agent.to_string(),
-        agent_name: agent_name(agents, w.agent),
+        agent_name: hub.agent_name(w.agent),
         mode: mode(w.mode),
         position: w.position,
         since: rfc3339(w.since),
@@ -87,12 +45,12 @@ pub fn waiter(agents: &AgentRegistry, w: &locks::WaiterView) -> WaiterView {
     }
 }
 
-pub fn blocked(agents: &AgentRegistry, program: &Program, b: &Blocked) -> BlockedView {
+pub fn blocked(hub: &Hub, program: &Program, b: &Blocked) -> BlockedView {
     BlockedView {
         function_id: b.function.0,
         function: function_name(program, b.function),
-        holders: b.holders.iter().map(|h| holder(agents, h)).collect(),
-        waiting_ahead: b.waiting_ahead.iter().map(|w| waiter(agents, w)).collect(),
+        holders: b.holders.iter().map(|h| holder(hub, h)).collect(),
+        waiting_ahead: b.waiting_ahead.iter().map(|w| waiter(hub, w)).collect(),
         queue_position: b.queue_position,
         queue_length: b.queue_length,
     }

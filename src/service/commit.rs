@@ -46,7 +46,7 @@ pub struct EditRequest {
     pub ops: Vec<EditOp>,
     /// Explicit bases: function (name or id) → the hash the ops were
     /// written against. Functions not listed use the agent's last read.
-    pub base: Vec<(String, ContentHash)>,
+    pub base: Vec<(FunctionRef, ContentHash)>,
     pub on_conflict: OnConflict,
     pub dry_run: bool,
     pub purpose: Option<String>,
@@ -286,10 +286,9 @@ impl Hub {
 
         // 3. Bases: explicit, else the last read; blind writes are refused.
         let mut explicit: BTreeMap<FunctionId, ContentHash> = BTreeMap::new();
-        for (name, hash) in &request.base {
-            let r = parse_ref(name)?;
-            let id = Hub::retarget(&r, program, &reads).ok_or_else(|| ServiceError::NotFound {
-                what: format!("`base` names `{name}`, which does not exist"),
+        for (r, hash) in &request.base {
+            let id = Hub::retarget(r, program, &reads).ok_or_else(|| ServiceError::NotFound {
+                what: format!("`base` names `{r}`, which does not exist"),
             })?;
             explicit.insert(id, *hash);
         }
@@ -626,16 +625,6 @@ fn name_in(
         .name_of(id)
         .or_else(|| reads.get(&id).map(|r| r.function.name.clone()))
         .unwrap_or_else(|| unknown_name(id))
-}
-
-fn parse_ref(text: &str) -> Result<FunctionRef, ServiceError> {
-    let digits = text.strip_prefix('#').unwrap_or(text);
-    if let Ok(n) = digits.parse::<u64>() {
-        return Ok(FunctionRef::Id(FunctionId(n)));
-    }
-    QualifiedName::new(text)
-        .map(FunctionRef::Name)
-        .map_err(ServiceError::InvalidRequest)
 }
 
 /// A one-line summary for the log: per function, the kinds of ops.

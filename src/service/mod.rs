@@ -16,8 +16,10 @@
 //! - `agent_state`: per agent, what it last read of each function (the base
 //!   its edits are checked against) and its run of conflicts.
 
+mod access;
 mod commit;
 pub mod error;
+pub mod time;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -34,8 +36,8 @@ pub use error::{FunctionConflict, LockedFunction, ServiceError};
 
 use crate::eval::{self, Budget, Outcome};
 use crate::graph::{
-    ContentHash, Function, FunctionDiff, FunctionId, Program, QualifiedName, Revision, Value,
-    diff_functions,
+    ContentHash, Function, FunctionDiff, FunctionId, FunctionRef, Program, QualifiedName, Revision,
+    Value, diff_functions,
 };
 use crate::locks::{
     AgentId, AgentRegistry, Grant, LockConfig, LockMode, LockRequest, LockTable, LockTarget,
@@ -303,21 +305,33 @@ impl Hub {
         }
     }
 
-    /// Resolves a function reference (`module::name`, `#7` or `7`) in a
-    /// snapshot.
-    pub fn resolve_in(program: &Program, function: &str) -> Result<FunctionId, ServiceError> {
+    /// Resolves a function reference in a snapshot: it must exist there.
+    pub fn resolve_in(
+        program: &Program,
+        function: &FunctionRef,
+    ) -> Result<FunctionId, ServiceError> {
         program
-            .lookup_str(function)
+            .lookup(function)
             .ok_or_else(|| ServiceError::NotFound {
                 what: format!("no function `{function}`"),
             })
+    }
+
+    /// Resolves a function that may since have been deleted: a name must
+    /// exist in the current program, an id is taken as it is (its history
+    /// and locks outlive the function).
+    fn resolve_any(&self, function: &FunctionRef) -> Result<FunctionId, ServiceError> {
+        match function {
+            FunctionRef::Id(id) => Ok(*id),
+            FunctionRef::Name(_) => Hub::resolve_in(&self.snapshot(), function),
+        }
     }
 
     /// Reads a function and records the read as the agent's base for it.
     pub fn read_function(
         &self,
         agent: AgentId,
-        function: &str,
+        function: &FunctionRef,
     ) -> Result<FunctionRead, ServiceError> {
         let program = self.snapshot();
         let id = Hub::resolve_in(&program, function)?;
@@ -349,7 +363,7 @@ impl Hub {
     pub async fn acquire(
         &self,
         agent: AgentId,
-        targets: &[(String, LockMode)],
+        targets: &[(FunctionRef, LockMode)],
         wait: Duration,
         ttl: Option<Duration>,
         purpose: Option<String>,
@@ -386,30 +400,16 @@ impl Hub {
     pub fn release(
         &self,
         agent: AgentId,
-        functions: Option<&[String]>,
+        functions: Option<&[FunctionRef]>,
     ) -> Result<Vec<(FunctionId, LockMode)>, ServiceError> {
+        // A function deleted since it was locked can still be released by id.
         let ids = match functions {
             None => None,
-            Some(names) => {
-                let program = self.snapshot();
-                let mut ids = Vec::with_capacity(names.len());
-                for name in names {
-                    // A function deleted since it was locked can still be
-                    // released by id.
-                    match program.lookup_str(name) {
-                        Some(id) => ids.push(id),
-                        None => match name.trim_start_matches('#').parse::<u64>() {
-                            Ok(n) => ids.push(FunctionId(n)),
-                            Err(_) => {
-                                return Err(ServiceError::NotFound {
-                                    what: format!("no function `{name}`"),
-                                });
-                            }
-                        },
-                    }
-                }
-                Some(ids)
-            }
+            Some(refs) => Some(
+                refs.iter()
+                    .map(|r| self.resolve_any(r))
+                    .collect::<Result<Vec<_>, _>>()?,
+            ),
         };
         Ok(self.locks.release(agent, ids.as_deref()))
     }
@@ -424,7 +424,7 @@ impl Hub {
     /// Runs a function of the published program.
     pub fn run_function(
         &self,
-        function: &str,
+        function: &FunctionRef,
         args: &[Value],
         budget: Budget,
     ) -> Result<(FunctionId, Outcome), ServiceError> {
@@ -452,29 +452,12 @@ impl Hub {
     /// Commits, newest first, optionally only those touching a function.
     pub async fn history(
         self: &Arc<Self>,
-        function: Option<&str>,
+        function: Option<&FunctionRef>,
         before: Option<Revision>,
         limit: usize,
     ) -> Result<Vec<CommitRecord>, ServiceError> {
-        let id = match function {
-            Some(f) => Some(self.resolve_any(f).await?),
-            None => None,
-        };
+        let id = function.map(|f| self.resolve_any(f)).transpose()?;
         self.store_read(move |s| s.history(id, before, limit)).await
-    }
-
-    /// Resolves a function that may since have been deleted: by name in the
-    /// current program, else by id.
-    async fn resolve_any(self: &Arc<Self>, function: &str) -> Result<FunctionId, ServiceError> {
-        if let Some(id) = self.snapshot().lookup_str(function) {
-            return Ok(id);
-        }
-        match function.trim_start_matches('#').parse::<u64>() {
-            Ok(n) => Ok(FunctionId(n)),
-            Err(_) => Err(ServiceError::NotFound {
-                what: format!("no function `{function}`"),
-            }),
-        }
     }
 
     /// A version of a function: the current one, the one right after a
@@ -517,11 +500,11 @@ impl Hub {
     /// The structured diff between two versions of a function.
     pub async fn diff(
         self: &Arc<Self>,
-        function: &str,
+        function: &FunctionRef,
         from: VersionSel,
         to: VersionSel,
     ) -> Result<DiffResult, ServiceError> {
-        let id = self.resolve_any(function).await?;
+        let id = self.resolve_any(function)?;
         let missing = |which: &VersionSel| ServiceError::NotFound {
             what: format!("`{function}` has no version {which:?}"),
         };
