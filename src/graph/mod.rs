@@ -7,6 +7,7 @@
 
 pub mod diff;
 pub mod edit;
+pub mod edit_ops;
 pub mod encoding;
 pub mod file;
 pub mod function;

@@ -98,6 +98,11 @@ pub fn admit_errors(success: &JsonObject) -> JsonObject {
     };
     let mut error_info = (*rmcp::handler::server::common::schema_for_type::<ErrorInfo>()).clone();
     error_info.remove("$schema");
+    // ErrorInfo's own definitions (ErrorCode) are referenced as
+    // `#/$defs/...`, from the document root: they move up beside it.
+    if let Some(Value::Object(inner)) = error_info.remove("$defs") {
+        defs.extend(inner);
+    }
     defs.insert("ErrorInfo".into(), Value::Object(error_info));
     defs.insert(
         "ToolError".into(),
@@ -177,6 +182,7 @@ pub fn write_all(dir: &Path) -> std::io::Result<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::mcp::types::ErrorCode;
 
     #[test]
     fn an_output_schema_admits_the_success_and_the_error_shape() {
@@ -235,5 +241,58 @@ mod tests {
             "$defs": {"Id": {"type": "integer", "default": {"format": "uint8"}}}
         });
         assert_eq!(Value::Object(schema), expected);
+    }
+
+    /// Every `$ref` in `v`, wherever it sits.
+    fn refs(v: &Value, out: &mut Vec<String>) {
+        match v {
+            Value::Object(map) => {
+                if let Some(Value::String(r)) = map.get("$ref") {
+                    out.push(r.clone());
+                }
+                map.values().for_each(|v| refs(v, out));
+            }
+            Value::Array(list) => list.iter().for_each(|v| refs(v, out)),
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn every_ref_in_every_tool_schema_resolves_at_the_root() {
+        for tool in tool_definitions() {
+            let output = tool.output_schema.as_deref().expect("every tool has one");
+            for (which, schema) in [("input", &*tool.input_schema), ("output", output)] {
+                let root = Value::Object(schema.clone());
+                let mut found = Vec::new();
+                refs(&root, &mut found);
+                for r in found {
+                    let name = r.strip_prefix("#/$defs/").unwrap_or_else(|| {
+                        panic!("{} {which}: `{r}` is not a root definition", tool.name)
+                    });
+                    assert!(
+                        root["$defs"].get(name).is_some(),
+                        "{} {which}: `{r}` names no definition at the root",
+                        tool.name
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn error_codes_are_an_enum_in_every_output_schema() {
+        let codes: Vec<Value> = ErrorCode::ALL
+            .iter()
+            .map(|c| Value::String(c.as_str().into()))
+            .collect();
+        for tool in tool_definitions() {
+            let output = tool.output_schema.as_deref().unwrap();
+            assert_eq!(
+                output["$defs"]["ErrorCode"]["enum"],
+                Value::Array(codes.clone()),
+                "{}",
+                tool.name
+            );
+        }
     }
 }

@@ -93,6 +93,20 @@ struct Prepared {
     merged: BTreeSet<FunctionId>,
 }
 
+/// What sequencing a prepared commit came to.
+enum Sequenced {
+    /// The tip moved in a way that invalidates the preparation: prepare
+    /// again against the new tip.
+    Retry,
+    /// The commit has its revision and is queued for the store; `ack`
+    /// answers once it is durable (or the store failed).
+    Queued {
+        revision: Revision,
+        ack: tokio::sync::oneshot::Receiver<Result<(), crate::store::StoreError>>,
+        program: Arc<Program>,
+    },
+}
+
 /// How often a preparation is retried when concurrent commits keep
 /// changing what it depended on, before giving up.
 const MAX_ATTEMPTS: usize = 64;
@@ -123,7 +137,7 @@ impl Hub {
             (Some(self.structure.shared().await), None)
         };
         for _attempt in 0..MAX_ATTEMPTS {
-            let view = self.tip.lock().expect("tip lock").clone();
+            let view = self.tip()?.clone();
             let prepared = self.prepare(agent, &request, &view).await?;
             let changes = &prepared.applied.changes;
             if request.dry_run || changes.is_empty() {
@@ -134,10 +148,13 @@ impl Hub {
                     Arc::new(prepared.applied.program.clone()),
                 ));
             }
-            let Some((revision, ack, program)) =
-                self.sequence(agent, &request, &view, &prepared)?
-            else {
-                continue;
+            let (revision, ack, program) = match self.sequence(agent, &request, &view, &prepared)? {
+                Sequenced::Retry => continue,
+                Sequenced::Queued {
+                    revision,
+                    ack,
+                    program,
+                } => (revision, ack, program),
             };
             match ack.await {
                 Ok(Ok(())) => {}
@@ -257,19 +274,13 @@ impl Hub {
         }
 
         // 2. Locks: nobody else may hold one; note the leases we rely on.
-        let mut locked = Vec::new();
+        let locked = self.locked_by_others(agent, &touched, |id| name_in(program, &reads, id));
+        if !locked.is_empty() {
+            return Err(ServiceError::LockDenied { locked });
+        }
         let mut fences = BTreeMap::new();
         let mut expired = BTreeMap::new();
         for &id in &touched {
-            let holders = self.locks.conflicting_holders(agent, id, LockMode::Write);
-            if !holders.is_empty() {
-                locked.push(LockedFunction {
-                    function: id,
-                    name: name_in(program, &reads, id),
-                    holders,
-                });
-                continue;
-            }
             match self.locks.lease(agent, id) {
                 LeaseCheck::Live(held) if held.mode == LockMode::Write => {
                     fences.insert(id, held.token.0);
@@ -279,9 +290,6 @@ impl Hub {
                 }
                 _ => {}
             }
-        }
-        if !locked.is_empty() {
-            return Err(ServiceError::LockDenied { locked });
         }
 
         // 3. Bases: explicit, else the last read; blind writes are refused.
@@ -482,24 +490,39 @@ impl Hub {
         }
     }
 
-    /// Sequences a prepared commit onto the tip. Returns `None` when the tip
-    /// moved in a way that invalidates the preparation (prepare again).
-    #[allow(clippy::type_complexity)]
+    /// The functions of `ids` on which another agent holds a lock, with
+    /// their holders.
+    fn locked_by_others(
+        &self,
+        agent: AgentId,
+        ids: &BTreeSet<FunctionId>,
+        name_of: impl Fn(FunctionId) -> QualifiedName,
+    ) -> Vec<LockedFunction> {
+        ids.iter()
+            .filter_map(|&id| {
+                let holders = self.locks.conflicting_holders(agent, id, LockMode::Write);
+                (!holders.is_empty()).then(|| LockedFunction {
+                    function: id,
+                    name: name_of(id),
+                    holders,
+                })
+            })
+            .collect()
+    }
+
+    /// Sequences a prepared commit onto the tip, or says to prepare again.
     fn sequence(
         &self,
         agent: AgentId,
         request: &EditRequest,
         view: &Tip,
         prepared: &Prepared,
-    ) -> Result<
-        Option<(
-            Revision,
-            tokio::sync::oneshot::Receiver<Result<(), crate::store::StoreError>>,
-            Arc<Program>,
-        )>,
-        ServiceError,
-    > {
-        let mut tip = self.tip.lock().expect("tip lock");
+    ) -> Result<Sequenced, ServiceError> {
+        // Lock order: the tip first; while it is held this takes the lock
+        // table's mutex (conflicting_holders), then the agent registry's
+        // shard locks (agents.get), then the store queue's mutex (submit).
+        // Nothing that holds one of those ever waits for the tip.
+        let mut tip = self.tip()?;
         if tip.program.revision() != view.program.revision() {
             let same = |id: &FunctionId| {
                 let a = view.program.get(*id).map(|e| (e.revision, e.hash));
@@ -507,7 +530,7 @@ impl Hub {
                 a == b
             };
             if !prepared.depends_on.iter().all(same) {
-                return Ok(None);
+                return Ok(Sequenced::Retry);
             }
             for id in &prepared.caller_sensitive {
                 if !tip
@@ -516,23 +539,15 @@ impl Hub {
                     .iter()
                     .all(|c| prepared.scope.contains(c) || prepared.applied.changes.contains_key(c))
                 {
-                    return Ok(None);
+                    return Ok(Sequenced::Retry);
                 }
             }
         }
         // Locks may have been taken since preparation; check again here,
         // where no commit can slip in between the check and the write.
-        let mut locked = Vec::new();
-        for &id in &prepared.touched {
-            let holders = self.locks.conflicting_holders(agent, id, LockMode::Write);
-            if !holders.is_empty() {
-                locked.push(LockedFunction {
-                    function: id,
-                    name: tip.program.name_of(id).unwrap_or_else(|| unknown_name(id)),
-                    holders,
-                });
-            }
-        }
+        let locked = self.locked_by_others(agent, &prepared.touched, |id| {
+            tip.program.name_of(id).unwrap_or_else(|| unknown_name(id))
+        });
         if !locked.is_empty() {
             return Err(ServiceError::LockDenied { locked });
         }
@@ -608,7 +623,11 @@ impl Hub {
             next_function_id: program.next_function_id().0,
         });
         tip.program = program.clone();
-        Ok(Some((revision, ack, Arc::new(program))))
+        Ok(Sequenced::Queued {
+            revision,
+            ack,
+            program: Arc::new(program),
+        })
     }
 }
 

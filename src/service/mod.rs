@@ -19,6 +19,7 @@
 mod access;
 mod commit;
 pub mod error;
+mod reads;
 pub mod time;
 
 use std::collections::{BTreeMap, HashMap};
@@ -33,17 +34,17 @@ use tokio_util::sync::CancellationToken;
 
 pub use commit::{CommitOutcome, EditRequest, FunctionOutcome, OnConflict};
 pub use error::{FunctionConflict, LockedFunction, ServiceError};
+pub use reads::{DiffResult, FunctionRead, VersionSel};
 
-use crate::eval::{self, Budget, Outcome};
+use crate::eval::Budget;
 use crate::graph::{
-    ContentHash, Function, FunctionDiff, FunctionId, FunctionRef, Program, QualifiedName, Revision,
-    Value, diff_functions,
+    ContentHash, Function, FunctionId, FunctionRef, Program, QualifiedName, Revision,
 };
 use crate::locks::{
     AgentId, AgentRegistry, Grant, LockConfig, LockMode, LockRequest, LockTable, LockTarget,
     StructureLock, Transport, WaitProgress,
 };
-use crate::store::{CommitRecord, Store, StoreError};
+use crate::store::{Store, StoreError};
 use crate::verify::{Diagnostic, verify_all};
 
 #[derive(Clone, Debug)]
@@ -129,25 +130,10 @@ pub struct Hub {
     published_revision: watch::Sender<Revision>,
     tip: Mutex<Tip>,
     agent_state: DashMap<AgentId, AgentState>,
+    /// Why the hub must stop (a store failure or a poisoned mutex), once.
+    fatal: watch::Sender<Option<String>>,
     shutdown: CancellationToken,
     tasks: Mutex<Vec<JoinHandle<()>>>,
-}
-
-/// A function as an agent read it.
-#[derive(Clone, Debug)]
-pub struct FunctionRead {
-    pub id: FunctionId,
-    pub entry: crate::graph::FunctionEntry,
-    /// The snapshot it was read from, for rendering names.
-    pub program: Arc<Program>,
-}
-
-/// Which version of a function: by revision, by hash, or the current one.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum VersionSel {
-    Current,
-    Revision(Revision),
-    Hash(ContentHash),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -213,6 +199,7 @@ impl Hub {
                 fences: recovered.fences.into_iter().collect(),
             }),
             agent_state: DashMap::new(),
+            fatal: watch::channel(None).0,
             shutdown: CancellationToken::new(),
             tasks: Mutex::new(Vec::new()),
             config,
@@ -224,10 +211,15 @@ impl Hub {
             hub.shutdown.clone(),
             async |hub| reap_idle_agents(&hub),
         ));
+        let store_failure = tokio::spawn(stop_when(
+            Arc::downgrade(&hub),
+            hub.store.fatal(),
+            hub.shutdown.clone(),
+        ));
         hub.tasks
             .lock()
             .expect("tasks lock")
-            .extend([sweeper, reaper]);
+            .extend([sweeper, reaper, store_failure]);
         Ok(hub)
     }
 
@@ -247,14 +239,52 @@ impl Hub {
         &self.store
     }
 
-    /// Fires with a reason when the store has failed; the server must stop.
+    /// Fires with a reason when the hub must stop: the store failed, or a
+    /// mutex was poisoned. The server exits on it (non-zero).
     pub fn fatal(&self) -> watch::Receiver<Option<String>> {
-        self.store.fatal()
+        self.fatal.subscribe()
+    }
+
+    /// Records why the hub must stop; the first reason wins.
+    fn stop(&self, reason: String) {
+        self.fatal.send_if_modified(|current| {
+            if current.is_some() {
+                return false;
+            }
+            tracing::error!(%reason, "the hub must stop");
+            *current = Some(reason);
+            true
+        });
+    }
+
+    /// The tip, under its mutex.
+    ///
+    /// Poison policy (the same for every mutex of the hub and the lock
+    /// table): a poisoned mutex means a panic interrupted a critical
+    /// section, so what it guards may be half-changed. Going on could
+    /// sequence a commit on a tip that is not the program the store holds,
+    /// so the hub stops as it does on a store failure, and this call is
+    /// refused. A restart recovers every acknowledged commit from the store.
+    fn tip(&self) -> Result<std::sync::MutexGuard<'_, Tip>, ServiceError> {
+        self.tip.lock().map_err(|_| {
+            let reason = "the tip mutex was poisoned by a panic; the hub must restart".to_string();
+            self.stop(reason.clone());
+            ServiceError::Unavailable(reason)
+        })
     }
 
     /// The latest durable program. Cheap: clones an `Arc`.
     pub fn snapshot(&self) -> Arc<Program> {
-        self.published.read().expect("published lock").clone()
+        // The critical sections on `published` only clone or swap an `Arc`
+        // and cannot leave it half-changed; a poisoned lock still stops the
+        // hub (the one policy, see `tip`) but reads go on meanwhile.
+        match self.published.read() {
+            Ok(published) => published.clone(),
+            Err(poisoned) => {
+                self.stop("the published-snapshot lock was poisoned by a panic".into());
+                poisoned.into_inner().clone()
+            }
+        }
     }
 
     /// Registers an agent for a connection; the agent ends when the
@@ -303,58 +333,6 @@ impl Hub {
                 "agent ended"
             );
         }
-    }
-
-    /// Resolves a function reference in a snapshot: it must exist there.
-    pub fn resolve_in(
-        program: &Program,
-        function: &FunctionRef,
-    ) -> Result<FunctionId, ServiceError> {
-        program
-            .lookup(function)
-            .ok_or_else(|| ServiceError::NotFound {
-                what: format!("no function `{function}`"),
-            })
-    }
-
-    /// Resolves a function that may since have been deleted: a name must
-    /// exist in the current program, an id is taken as it is (its history
-    /// and locks outlive the function).
-    fn resolve_any(&self, function: &FunctionRef) -> Result<FunctionId, ServiceError> {
-        match function {
-            FunctionRef::Id(id) => Ok(*id),
-            FunctionRef::Name(_) => Hub::resolve_in(&self.snapshot(), function),
-        }
-    }
-
-    /// Reads a function and records the read as the agent's base for it.
-    pub fn read_function(
-        &self,
-        agent: AgentId,
-        function: &FunctionRef,
-    ) -> Result<FunctionRead, ServiceError> {
-        let program = self.snapshot();
-        let id = Hub::resolve_in(&program, function)?;
-        let entry = program.get(id).expect("resolved").clone();
-        self.record_read(agent, id, &entry);
-        Ok(FunctionRead { id, entry, program })
-    }
-
-    fn record_read(&self, agent: AgentId, id: FunctionId, entry: &crate::graph::FunctionEntry) {
-        if !self.agents.contains(agent) {
-            return; // an agent that has ended keeps no state
-        }
-        self.agent_state
-            .entry(agent)
-            .or_default()
-            .note_read(id, entry);
-    }
-
-    /// What the agent last read of a function.
-    pub fn last_read(&self, agent: AgentId, id: FunctionId) -> Option<ReadRecord> {
-        self.agent_state
-            .get(&agent)
-            .and_then(|s| s.reads.get(&id).cloned())
     }
 
     /// Takes locks on the named functions, waiting up to `wait` in the FIFO
@@ -414,114 +392,6 @@ impl Hub {
         Ok(self.locks.release(agent, ids.as_deref()))
     }
 
-    /// Verifies the whole published program.
-    pub fn verify_all(&self) -> (Arc<Program>, Vec<Diagnostic>) {
-        let program = self.snapshot();
-        let diagnostics = verify_all(&program);
-        (program, diagnostics)
-    }
-
-    /// Runs a function of the published program.
-    pub fn run_function(
-        &self,
-        function: &FunctionRef,
-        args: &[Value],
-        budget: Budget,
-    ) -> Result<(FunctionId, Outcome), ServiceError> {
-        let program = self.snapshot();
-        let id = Hub::resolve_in(&program, function)?;
-        let budget = Budget {
-            fuel: budget.fuel.min(self.config.run_budget.fuel),
-            max_depth: budget.max_depth.min(self.config.run_budget.max_depth),
-        };
-        Ok((id, eval::run(&program, id, args, budget)?))
-    }
-
-    /// Runs a blocking store read off the async runtime.
-    async fn store_read<T: Send + 'static>(
-        self: &Arc<Self>,
-        f: impl FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
-    ) -> Result<T, ServiceError> {
-        let hub = self.clone();
-        tokio::task::spawn_blocking(move || f(&hub.store))
-            .await
-            .map_err(|e| ServiceError::Internal(format!("store read task: {e}")))?
-            .map_err(ServiceError::from)
-    }
-
-    /// Commits, newest first, optionally only those touching a function.
-    pub async fn history(
-        self: &Arc<Self>,
-        function: Option<&FunctionRef>,
-        before: Option<Revision>,
-        limit: usize,
-    ) -> Result<Vec<CommitRecord>, ServiceError> {
-        let id = function.map(|f| self.resolve_any(f)).transpose()?;
-        self.store_read(move |s| s.history(id, before, limit)).await
-    }
-
-    /// A version of a function: the current one, the one right after a
-    /// revision, or one by hash.
-    pub async fn version(
-        self: &Arc<Self>,
-        id: FunctionId,
-        which: &VersionSel,
-    ) -> Result<Option<(ContentHash, Arc<Function>)>, ServiceError> {
-        match which {
-            VersionSel::Current => Ok(self
-                .snapshot()
-                .get(id)
-                .map(|e| (e.hash, e.function.clone()))),
-            VersionSel::Hash(hash) => {
-                let hash = *hash;
-                let f = self.store_read(move |s| s.version(&hash)).await?;
-                Ok(f.map(|f| (hash, Arc::new(f))))
-            }
-            VersionSel::Revision(rev) => {
-                let rev = *rev;
-                let now = self.snapshot().revision();
-                if rev > now {
-                    return Err(ServiceError::NotFound {
-                        what: format!(
-                            "there is no revision {} yet (the latest is {})",
-                            rev.0, now.0
-                        ),
-                    });
-                }
-                let Some(hash) = self.store_read(move |s| s.version_at(id, rev)).await? else {
-                    return Ok(None);
-                };
-                let f = self.store_read(move |s| s.version(&hash)).await?;
-                Ok(f.map(|f| (hash, Arc::new(f))))
-            }
-        }
-    }
-
-    /// The structured diff between two versions of a function.
-    pub async fn diff(
-        self: &Arc<Self>,
-        function: &FunctionRef,
-        from: VersionSel,
-        to: VersionSel,
-    ) -> Result<DiffResult, ServiceError> {
-        let id = self.resolve_any(function)?;
-        let missing = |which: &VersionSel| ServiceError::NotFound {
-            what: format!("`{function}` has no version {which:?}"),
-        };
-        let (from_hash, before) = self
-            .version(id, &from)
-            .await?
-            .ok_or_else(|| missing(&from))?;
-        let (to_hash, after) = self.version(id, &to).await?.ok_or_else(|| missing(&to))?;
-        Ok(DiffResult {
-            function: id,
-            from: from_hash,
-            to: to_hash,
-            diff: diff_functions(&before, &after),
-            program: self.snapshot(),
-        })
-    }
-
     /// Stops background tasks and closes the store after pending writes.
     pub async fn shutdown(&self) {
         self.shutdown.cancel();
@@ -535,7 +405,10 @@ impl Hub {
     fn publish(&self, program: Arc<Program>) {
         let revision = program.revision();
         {
-            let mut published = self.published.write().expect("published lock");
+            let mut published = self.published.write().unwrap_or_else(|poisoned| {
+                self.stop("the published-snapshot lock was poisoned by a panic".into());
+                poisoned.into_inner()
+            });
             if published.revision() >= revision {
                 return;
             }
@@ -560,8 +433,10 @@ impl Hub {
 
     /// The fencing high-water mark of every function (for tests and status).
     pub fn fences(&self) -> BTreeMap<FunctionId, u64> {
-        let tip = self.tip.lock().expect("tip lock");
-        tip.fences.iter().map(|(k, v)| (*k, *v)).collect()
+        match self.tip() {
+            Ok(tip) => tip.fences.iter().map(|(k, v)| (*k, *v)).collect(),
+            Err(_) => BTreeMap::new(),
+        }
     }
 
     pub fn name_of(&self, id: FunctionId) -> Option<QualifiedName> {
@@ -569,14 +444,20 @@ impl Hub {
     }
 }
 
-/// The answer of `Hub::diff`.
-#[derive(Clone, Debug)]
-pub struct DiffResult {
-    pub function: FunctionId,
-    pub from: ContentHash,
-    pub to: ContentHash,
-    pub diff: FunctionDiff,
-    pub program: Arc<Program>,
+/// Stops the hub when `reason` fires, unless the hub is gone or shut down
+/// first.
+async fn stop_when(
+    hub: Weak<Hub>,
+    mut reason: watch::Receiver<Option<String>>,
+    shutdown: CancellationToken,
+) {
+    let fired = tokio::select! {
+        r = reason.wait_for(|r| r.is_some()) => r.ok().and_then(|r| r.clone()),
+        _ = shutdown.cancelled() => None,
+    };
+    if let (Some(reason), Some(hub)) = (fired, hub.upgrade()) {
+        hub.stop(reason);
+    }
 }
 
 /// Runs `sweep` every quarter of `idle` (50 ms to 5 s) while `owner` lives
@@ -610,5 +491,70 @@ fn reap_idle_agents(hub: &Hub) {
         if hub.end_agent_if_idle(agent, hub.config.stateless_idle) {
             tracing::info!(%agent, "stateless agent was idle too long; ended it");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::graph::{Body, EditOp, Type};
+
+    fn create(name: &str) -> EditRequest {
+        EditRequest {
+            ops: vec![EditOp::CreateFunction {
+                name: QualifiedName::new(name).unwrap(),
+                params: Vec::new(),
+                returns: Type::I64,
+                doc: None,
+                body: Some(Body::Text("%0 = const 1\n%1 = return %0\n".into())),
+            }],
+            ..EditRequest::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_poisoned_tip_stops_the_hub_and_refuses_commits() {
+        let dir = tempfile::tempdir().unwrap();
+        let hub = Hub::open(HubConfig::new(dir.path())).unwrap();
+        let agent = hub.connect("a", Transport::InProcess);
+        hub.propose(agent.id(), create("m::before")).await.unwrap();
+        let mut fatal = hub.fatal();
+        assert!(fatal.borrow().is_none());
+
+        let poisoner = hub.clone();
+        let panicked = std::thread::spawn(move || {
+            let _tip = poisoner.tip.lock().unwrap();
+            panic!("a panic inside the tip's critical section (on purpose)");
+        })
+        .join();
+        assert!(panicked.is_err() && hub.tip.is_poisoned());
+
+        let err = hub
+            .propose(agent.id(), create("m::after"))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, ServiceError::Unavailable(m) if m.contains("tip mutex was poisoned")),
+            "{err:?}"
+        );
+        let reason = fatal.wait_for(Option::is_some).await.unwrap().clone();
+        assert!(reason.unwrap().contains("tip mutex was poisoned"));
+        // Nothing was half-committed, and reads go on from the snapshot.
+        let program = hub.snapshot();
+        assert_eq!(program.revision(), Revision(1));
+        assert!(
+            program
+                .id_of(&QualifiedName::new("m::after").unwrap())
+                .is_none()
+        );
+    }
+
+    #[tokio::test]
+    async fn the_first_stop_reason_wins() {
+        let dir = tempfile::tempdir().unwrap();
+        let hub = Hub::open(HubConfig::new(dir.path())).unwrap();
+        hub.stop("first".into());
+        hub.stop("second".into());
+        assert_eq!(hub.fatal().borrow().as_deref(), Some("first"));
     }
 }

@@ -1,0 +1,210 @@
+//! Arguments and results of propose_edit, with the edit-op shapes.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Deserializer, Serialize};
+
+use super::*;
+
+// ---------------------------------------------------------------------------
+// propose_edit
+
+/// A node: `"%3"` (or the number 3), or `"$name"` for a node added earlier
+/// in the same request with `as`.
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+#[serde(untagged)]
+pub enum NodeArg {
+    Id(u32),
+    Ref(String),
+}
+
+impl<'de> Deserialize<'de> for NodeArg {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = serde_json::Value::deserialize(d)?;
+        match &v {
+            serde_json::Value::Number(n) if n.as_u64().is_some_and(|x| x <= u32::MAX as u64) => {
+                Ok(NodeArg::Id(n.as_u64().unwrap_or_default() as u32))
+            }
+            serde_json::Value::String(s) => Ok(NodeArg::Ref(s.clone())),
+            _ => Err(serde::de::Error::custom(format!(
+                "expected a node like \"%3\" or \"$name\", got {}",
+                kind(&v)
+            ))),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ParamArg {
+    pub name: String,
+    /// `i64`, `f64`, `bool` or `unit`.
+    #[serde(rename = "type")]
+    pub ty: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NodeSpecArg {
+    /// A label like in the text form; ids already in the function keep
+    /// their identity, others become new nodes.
+    pub id: u32,
+    pub op: String,
+    #[serde(default)]
+    pub inputs: Vec<u32>,
+}
+
+/// One edit op, as an object with one key naming the op.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum EditOpArg {
+    /// Add a node; `as: "$x"` names it for later ops.
+    AddNode {
+        function: FunctionArg,
+        /// `add`, `const 5`, `param 0`, `call m::g`, ...
+        op: String,
+        #[serde(default)]
+        inputs: Vec<NodeArg>,
+        #[serde(rename = "as", default, skip_serializing_if = "Option::is_none")]
+        alias: Option<String>,
+    },
+    /// Remove a node nothing uses.
+    RemoveNode {
+        function: FunctionArg,
+        node: NodeArg,
+    },
+    /// Replace a node's inputs.
+    SetInputs {
+        function: FunctionArg,
+        node: NodeArg,
+        inputs: Vec<NodeArg>,
+    },
+    /// Replace a node's op (inputs stay).
+    SetOp {
+        function: FunctionArg,
+        node: NodeArg,
+        op: String,
+    },
+    SetSignature {
+        function: FunctionArg,
+        params: Vec<ParamArg>,
+        returns: String,
+    },
+    /// Set or clear (`null`) the doc.
+    SetDoc {
+        function: FunctionArg,
+        doc: Option<String>,
+    },
+    /// Replace every node: `text` (node lines, or the whole function) or
+    /// `nodes`.
+    ReplaceBody {
+        function: FunctionArg,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        text: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        nodes: Option<Vec<NodeSpecArg>>,
+    },
+    /// Create a function: `text` (a whole function) or name, params,
+    /// returns and optional doc and body.
+    CreateFunction {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        text: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        name: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        params: Option<Vec<ParamArg>>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        returns: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        doc: Option<String>,
+        /// Node lines, if not given in `text`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        body: Option<String>,
+    },
+    DeleteFunction {
+        function: FunctionArg,
+    },
+    RenameFunction {
+        function: FunctionArg,
+        new_name: String,
+    },
+}
+
+#[derive(Clone, Copy, Debug, Default, Deserialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum OnConflictArg {
+    #[default]
+    Merge,
+    // `fail`, the name of an earlier version, is still accepted.
+    #[serde(alias = "fail")]
+    Reject,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProposeEditArgs {
+    /// Applied in order, all or nothing, possibly across functions.
+    pub ops: Vec<EditOpArg>,
+    /// Function → hash your ops were written against; defaults to your
+    /// last read of each function.
+    #[serde(default)]
+    pub base: Option<BTreeMap<String, String>>,
+    /// `merge` (default): rebase onto concurrent changes that do not
+    /// overlap yours. `reject`: refuse whenever the base is stale.
+    #[serde(default)]
+    pub on_conflict: OnConflictArg,
+    /// Check everything, commit nothing (a conflict found this way does not
+    /// count toward `too_many_conflicts`).
+    #[serde(default)]
+    pub dry_run: bool,
+    /// Recorded in the history.
+    #[serde(default)]
+    pub purpose: Option<String>,
+    /// Secret handle from register_agent; only for HTTP clients without a
+    /// protocol session.
+    #[serde(default)]
+    pub session: SessionArg,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct FunctionOutcomeView {
+    pub function_id: u64,
+    pub function: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub before: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub after: Option<String>,
+    /// Your ops were rebased onto concurrent changes.
+    pub merged: bool,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct AliasView {
+    pub function_id: u64,
+    pub node: String,
+}
+
+/// What became of a propose_edit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum EditStatus {
+    /// Durable at `revision`.
+    Committed,
+    /// Checked, not committed (`dry_run: true`).
+    DryRun,
+    /// The ops changed nothing; no revision was made.
+    Unchanged,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ProposeEditResult {
+    pub status: EditStatus,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revision: Option<u64>,
+    pub functions: Vec<FunctionOutcomeView>,
+    /// Functions incremental verification checked.
+    pub verified: Vec<String>,
+    /// Where each `as` alias landed.
+    pub aliases: BTreeMap<String, AliasView>,
+}

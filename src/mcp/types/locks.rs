@@ -1,0 +1,106 @@
+//! Arguments and results of acquire_locks, release_locks and lock_status.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::*;
+
+// ---------------------------------------------------------------------------
+// acquire_locks / release_locks / lock_status
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LockArg {
+    pub function: FunctionArg,
+    /// `read` (shared) or `write` (exclusive).
+    pub mode: Mode,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AcquireLocksArgs {
+    /// All granted together or none.
+    pub locks: Vec<LockArg>,
+    /// How long to wait in the queue, in ms (default 0, at most 600000).
+    #[serde(default)]
+    pub wait_ms: Option<u64>,
+    /// Lease length in ms (default 30 minutes); no heartbeat needed.
+    #[serde(default)]
+    pub ttl_ms: Option<u64>,
+    /// Shown to agents your locks block.
+    #[serde(default)]
+    pub purpose: Option<String>,
+    /// Secret handle from register_agent; only for HTTP clients without a
+    /// protocol session.
+    #[serde(default)]
+    pub session: SessionArg,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct GrantedView {
+    pub function_id: u64,
+    pub function: String,
+    pub mode: Mode,
+    pub fencing_token: u64,
+    pub expires_at: String,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct AcquireLocksResult {
+    pub granted: Vec<GrantedView>,
+    pub fencing_token: u64,
+    pub waited_ms: u64,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReleaseLocksArgs {
+    /// Functions to release; omit to release all your locks.
+    #[serde(default)]
+    pub functions: Option<Vec<FunctionArg>>,
+    /// Secret handle from register_agent; only for HTTP clients without a
+    /// protocol session.
+    #[serde(default)]
+    pub session: SessionArg,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ReleasedView {
+    pub function_id: u64,
+    pub function: String,
+    pub mode: Mode,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ReleaseLocksResult {
+    pub released: Vec<ReleasedView>,
+    /// What you still hold.
+    pub still_held: Vec<GrantedView>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LockStatusArgs {
+    /// Only this function; omit for every locked function.
+    #[serde(default)]
+    pub function: Option<FunctionArg>,
+    /// Secret handle from register_agent; only for HTTP clients without a
+    /// protocol session.
+    #[serde(default)]
+    pub session: SessionArg,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct LockView {
+    pub function_id: u64,
+    pub function: String,
+    pub holders: Vec<HolderView>,
+    pub waiters: Vec<WaiterView>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct LockStatusResult {
+    pub locks: Vec<LockView>,
+    /// The locks the caller holds (empty without an identity).
+    pub yours: Vec<GrantedView>,
+}
