@@ -1,5 +1,6 @@
-//! Architecture checks: the protocol stays in `src/mcp/`, and the tool
-//! schemas in `tool-schemas/` match what the server advertises.
+//! Architecture checks: the layer rules (which module may name which), the
+//! protocol stays in `src/mcp/`, the MCP layer goes through the `Hub`, and
+//! the tool schemas in `tool-schemas/` match what the server advertises.
 
 mod common;
 
@@ -14,6 +15,189 @@ fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
             out.push(path);
         }
     }
+}
+
+fn rel(root: &Path, file: &Path) -> String {
+    file.strip_prefix(root)
+        .unwrap()
+        .to_string_lossy()
+        .replace('\\', "/")
+}
+
+/// The text of a source file without its comments, so that a doc comment
+/// naming a module is not an import of it.
+fn code_of(file: &Path) -> String {
+    std::fs::read_to_string(file)
+        .unwrap()
+        .lines()
+        .map(|line| match line.find("//") {
+            Some(idx) => &line[..idx],
+            None => line,
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The `crate::` modules a file names (`crate::graph::...`, `crate::locks`).
+fn crate_modules(code: &str) -> std::collections::BTreeSet<String> {
+    let mut found = std::collections::BTreeSet::new();
+    for (idx, _) in code.match_indices("crate::") {
+        let rest = &code[idx + "crate::".len()..];
+        let name: String = rest
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        if !name.is_empty() {
+            found.insert(name);
+        }
+        if rest.starts_with('{') {
+            // `use crate::{a, b::c}`: every name at the top of the braces.
+            let inner: String = rest[1..].chars().take_while(|c| *c != '}').collect();
+            for part in inner.split(',') {
+                let head: String = part
+                    .trim()
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                if !head.is_empty() {
+                    found.insert(head);
+                }
+            }
+        }
+    }
+    found
+}
+
+/// The layer rules of ARCHITECTURE.md: for each module, the cograph modules
+/// it may not name. `main.rs` (the CLI) may name any of them.
+const LAYERS: [(&str, &[&str]); 7] = [
+    (
+        "graph",
+        &["verify", "eval", "locks", "store", "service", "mcp"],
+    ),
+    ("verify", &["eval", "locks", "store", "service", "mcp"]),
+    ("eval", &["verify", "locks", "store", "service", "mcp"]),
+    ("locks", &["verify", "eval", "store", "service", "mcp"]),
+    ("store", &["verify", "eval", "locks", "service", "mcp"]),
+    ("service", &["mcp"]),
+    ("mcp", &[]),
+];
+
+macro_rules! layer_tests {
+    ($($test:ident: $module:literal;)*) => {$(
+        #[test]
+        fn $test() {
+            let (_, forbidden) = LAYERS.iter().find(|(m, _)| *m == $module).unwrap();
+            let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+            let mut files = Vec::new();
+            rust_files(&root.join("src").join($module), &mut files);
+            assert!(!files.is_empty(), "src/{} has no files", $module);
+            let mut offenders = Vec::new();
+            for file in &files {
+                for used in crate_modules(&code_of(file)) {
+                    if forbidden.contains(&used.as_str()) {
+                        offenders.push(format!("{} names crate::{used}", rel(root, file)));
+                    }
+                }
+            }
+            assert!(offenders.is_empty(), "layer rule broken:\n{}", offenders.join("\n"));
+        }
+    )*};
+}
+
+layer_tests! {
+    graph_names_nothing_of_cograph_but_itself: "graph";
+    verify_names_only_graph: "verify";
+    eval_names_only_graph: "eval";
+    locks_name_only_graph: "locks";
+    store_names_only_graph: "store";
+    service_does_not_name_mcp: "service";
+}
+
+#[test]
+fn the_layer_table_covers_every_module() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut modules: Vec<String> = std::fs::read_dir(root.join("src"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir())
+        .map(|p| p.file_name().unwrap().to_string_lossy().to_string())
+        .collect();
+    modules.sort();
+    let mut listed: Vec<String> = LAYERS.iter().map(|(m, _)| m.to_string()).collect();
+    listed.sort();
+    assert_eq!(
+        modules, listed,
+        "every module under src/ has a row in LAYERS"
+    );
+}
+
+#[test]
+fn the_checker_sees_braced_and_plain_imports() {
+    let code = "use crate::{graph::X, locks};\nlet t = crate::store::open();";
+    let found: Vec<String> = crate_modules(code).into_iter().collect();
+    assert_eq!(found, ["graph", "locks", "store"]);
+    assert!(crate_modules(&code_of_text("// crate::mcp in a comment")).is_empty());
+}
+
+fn code_of_text(text: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("x.rs");
+    std::fs::write(&file, text).unwrap();
+    code_of(&file)
+}
+
+#[test]
+fn nothing_but_main_names_mcp() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = Vec::new();
+    rust_files(&root.join("src"), &mut files);
+    let mut offenders = Vec::new();
+    for file in &files {
+        let rel = rel(root, file);
+        if rel.starts_with("src/mcp/") || rel == "src/main.rs" || rel == "src/lib.rs" {
+            continue;
+        }
+        let code = code_of(file);
+        if crate_modules(&code).contains("mcp") || code.contains("cograph::mcp") {
+            offenders.push(rel);
+        }
+    }
+    assert!(
+        offenders.is_empty(),
+        "outside main, names mcp: {offenders:?}"
+    );
+}
+
+#[test]
+fn main_does_not_borrow_mcp_views_for_formatting() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let code = code_of(&root.join("src/main.rs"));
+    assert!(!code.contains("mcp::views"), "src/main.rs uses mcp::views");
+}
+
+#[test]
+fn mcp_reads_locks_and_agents_through_the_hub() {
+    // The service is the façade: the MCP layer asks `Hub`, never the lock
+    // table or the agent registry directly, so a second lock backend
+    // changes one layer.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = Vec::new();
+    rust_files(&root.join("src/mcp"), &mut files);
+    let mut offenders = Vec::new();
+    for file in &files {
+        let code = code_of(file);
+        for needle in [".locks()", ".agents()", "LockTable", "AgentRegistry"] {
+            if code.contains(needle) {
+                offenders.push(format!("{}: {needle}", rel(root, file)));
+            }
+        }
+    }
+    assert!(
+        offenders.is_empty(),
+        "src/mcp reaches past the Hub:\n{}",
+        offenders.join("\n")
+    );
 }
 
 #[test]

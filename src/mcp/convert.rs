@@ -261,3 +261,118 @@ pub fn edit_op(idx: usize, arg: &EditOpArg) -> Result<EditOp, ToolFailure> {
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    //! Wire ops to core ops: one named case per shape that converts, and one
+    //! per way an op's content can be wrong (an `invalid_edit` naming the
+    //! op's index and kind).
+
+    use serde_json::json;
+
+    use super::*;
+    use crate::graph::{NodeId, Op, OpSpec, Type};
+
+    fn convert(idx: usize, op: serde_json::Value) -> Result<EditOp, ToolFailure> {
+        let arg: EditOpArg = serde_json::from_value(op).expect("a well-formed wire op");
+        edit_op(idx, &arg)
+    }
+
+    fn f1() -> FunctionRef {
+        FunctionRef::Id(crate::graph::FunctionId(1))
+    }
+
+    macro_rules! converts {
+        ($($test:ident: $json:tt => $expected:expr;)*) => {$(
+            #[test]
+            fn $test() {
+                assert_eq!(convert(0, json!($json)).unwrap(), $expected);
+            }
+        )*};
+    }
+
+    converts! {
+        add_node_with_alias_and_mixed_inputs:
+            {"add_node": {"function": 1, "op": "add", "inputs": ["%0", 2], "as": "$sum"}}
+            => EditOp::AddNode {
+                function: f1(),
+                op: OpSpec::Op(Op::Add),
+                inputs: vec![NodeRef::Id(NodeId(0)), NodeRef::Id(NodeId(2))],
+                alias: Some("$sum".into()),
+            };
+        remove_node_by_name_and_hash_id:
+            {"remove_node": {"function": "#1", "node": "%3"}}
+            => EditOp::RemoveNode { function: f1(), node: NodeRef::Id(NodeId(3)) };
+        set_inputs_to_an_alias:
+            {"set_inputs": {"function": "1", "node": 4, "inputs": ["$sum"]}}
+            => EditOp::SetInputs {
+                function: f1(),
+                node: NodeRef::Id(NodeId(4)),
+                inputs: vec![NodeRef::Alias("$sum".into())],
+            };
+        set_op_to_a_call:
+            {"set_op": {"function": "demo::f", "node": "%1", "op": "call demo::g"}}
+            => EditOp::SetOp {
+                function: FunctionRef::parse("demo::f").unwrap(),
+                node: NodeRef::Id(NodeId(1)),
+                op: OpSpec::Call(FunctionRef::parse("demo::g").unwrap()),
+            };
+        set_signature_with_typed_params:
+            {"set_signature": {"function": 1, "params": [{"name": "x", "type": "f64"}], "returns": "bool"}}
+            => EditOp::SetSignature {
+                function: f1(),
+                params: vec![Param { name: "x".into(), ty: Type::F64 }],
+                returns: Type::Bool,
+            };
+        set_doc_to_nothing:
+            {"set_doc": {"function": 1, "doc": null}}
+            => EditOp::SetDoc { function: f1(), doc: None };
+    }
+
+    macro_rules! refuses {
+        ($($test:ident: $idx:expr, $json:tt => $kind:literal, $says:literal;)*) => {$(
+            #[test]
+            fn $test() {
+                let failure = convert($idx, json!($json)).unwrap_err();
+                let details = super::super::error::details_json(&failure);
+                assert_eq!(details["error"]["code"], "invalid_edit", "{details}");
+                assert_eq!(details["op_index"], $idx);
+                assert_eq!(details["op"], $kind);
+                let message = details["error"]["message"].as_str().unwrap();
+                assert!(message.starts_with(&format!("op {} ({}): ", $idx, $kind)), "{message}");
+                assert!(message.contains($says), "{message} lacks {:?}", $says);
+            }
+        )*};
+    }
+
+    refuses! {
+        unknown_op_text: 2, {"add_node": {"function": 1, "op": "select", "inputs": []}}
+            => "add_node", "op `select`";
+        double_hash_function: 0, {"remove_node": {"function": "##1", "node": "%0"}}
+            => "remove_node", "`##1` is not a function";
+        unqualified_function: 1, {"set_doc": {"function": "fib", "doc": "d"}}
+            => "set_doc", "`fib` is not a function";
+        bad_node_ref: 3, {"remove_node": {"function": 1, "node": "7"}}
+            => "remove_node", "7";
+        unknown_type: 0, {"set_signature": {"function": 1, "params": [], "returns": "int"}}
+            => "set_signature", "`int` is not a type";
+        bad_new_name: 4, {"rename_function": {"function": 1, "new_name": "nomodule"}}
+            => "rename_function", "not a qualified name";
+    }
+
+    #[test]
+    fn wire_enums_convert_both_ways() {
+        for m in [LockMode::Read, LockMode::Write] {
+            assert_eq!(lock_mode(mode(m)), m);
+        }
+        for (t, text) in [
+            (Transport::Stdio, "stdio"),
+            (Transport::HttpSession, "http_session"),
+            (Transport::HttpStateless, "http_stateless"),
+            (Transport::InProcess, "in_process"),
+        ] {
+            assert_eq!(transport(t).as_str(), text);
+            assert_eq!(serde_json::to_value(transport(t)).unwrap(), text);
+        }
+    }
+}

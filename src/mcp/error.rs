@@ -14,6 +14,7 @@ use super::types::{ErrorCode, ErrorInfo};
 use super::views;
 use crate::graph::Program;
 use crate::locks::{AcquireError, Denial};
+use crate::service::error::backticked;
 use crate::service::{Hub, ServiceError};
 
 /// Why a tool call failed.
@@ -236,7 +237,7 @@ pub fn from_service(e: ServiceError, program: &Program, hub: &Hub) -> ToolFailur
                 ErrorCode::ReadRequired,
                 format!(
                     "you have not read {}: edits are checked against what you last read",
-                    list.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+                    backticked(&list)
                 ),
                 "call get_function on each first (or pass `base` with the hash your ops were written against)",
             )
@@ -403,12 +404,12 @@ fn blocked_text(views: &[super::types::BlockedView]) -> String {
     })
 }
 
+/// `` `a::f` is `` or `` `a::f`, `a::g` are ``, for the start of a sentence.
 fn names(list: &[String]) -> String {
-    let quoted: Vec<String> = list.iter().map(|n| format!("`{n}`")).collect();
-    match quoted.len() {
+    match list.len() {
         0 => "nothing".into(),
-        1 => format!("{} is", quoted[0]),
-        _ => format!("{} are", quoted.join(", ")),
+        1 => format!("{} is", backticked(list)),
+        _ => format!("{} are", backticked(list)),
     }
 }
 

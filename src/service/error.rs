@@ -44,7 +44,7 @@ pub struct FunctionConflict {
 pub enum ServiceError {
     #[error("{what}")]
     NotFound { what: String },
-    #[error("{} is locked by another agent", names(.locked))]
+    #[error("{} is locked by another agent", backticked(.locked.iter().map(|l| &l.name)))]
     LockDenied { locked: Vec<LockedFunction> },
     #[error("{0}")]
     Lock(#[from] AcquireError),
@@ -55,14 +55,14 @@ pub enum ServiceError {
         token: FencingToken,
         expired_at: Option<SystemTime>,
     },
-    #[error("{} changed since your read", conflict_names(.conflicts))]
+    #[error("{} changed since your read", backticked(.conflicts.iter().map(|c| &c.name)))]
     Conflict { conflicts: Vec<FunctionConflict> },
     #[error("{n_conflicts} conflicts in a row on `{}`", .conflict.name)]
     TooManyConflicts {
         n_conflicts: u32,
         conflict: Box<FunctionConflict>,
     },
-    #[error("no read of {} to check the edit against", names_only(.functions))]
+    #[error("no read of {} to check the edit against", backticked(.functions.iter().map(|(_, n)| n)))]
     ReadRequired {
         functions: Vec<(FunctionId, QualifiedName)>,
     },
@@ -80,26 +80,11 @@ pub enum ServiceError {
     Internal(String),
 }
 
-fn names(locked: &[LockedFunction]) -> String {
-    locked
-        .iter()
-        .map(|l| format!("`{}`", l.name))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-fn conflict_names(conflicts: &[FunctionConflict]) -> String {
-    conflicts
-        .iter()
-        .map(|c| format!("`{}`", c.name))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-fn names_only(functions: &[(FunctionId, QualifiedName)]) -> String {
-    functions
-        .iter()
-        .map(|(_, n)| format!("`{n}`"))
+/// Names in backticks, joined by commas: `` `a::f`, `a::g` ``.
+pub fn backticked<T: std::fmt::Display>(items: impl IntoIterator<Item = T>) -> String {
+    items
+        .into_iter()
+        .map(|item| format!("`{item}`"))
         .collect::<Vec<_>>()
         .join(", ")
 }
