@@ -45,7 +45,7 @@ fn invalid(idx: usize, kind: &str, message: impl std::fmt::Display) -> ToolFailu
     ToolFailure::new(
         ErrorCode::InvalidEdit,
         format!("op {idx} ({kind}): {message}"),
-        format!("fix op {idx}; no op of this request was applied"),
+        format!("fix op {idx} ({kind}); no op of this request was applied"),
     )
     .with("op_index", idx)
     .with("op", kind)
