@@ -38,20 +38,9 @@ async fn lock_timeout_names_holder_and_queue_and_leaves_the_queue() {
     let bob = http_agent(&s, "bob").await;
     let carol = s.in_process("carol").await;
     let alice_id = agent_id(&alice).await;
-    let held = ok(&call(
-        &alice,
-        "acquire_locks",
-        with(
-            lock_args("demo::f", "write"),
-            json!({"purpose": "rewrite f"}),
-        ),
-    )
-    .await);
+    let held = ok(&acquire_with(&alice, "demo::f", "write", json!({"purpose": "rewrite f"})).await);
     // Carol queues first, so bob has a waiter ahead of him.
-    let carol_wait = {
-        let peer = carol.peer().clone();
-        tokio::spawn(async move { peer.call_tool(wait_call("demo::f", None)).await })
-    };
+    let carol_wait = spawn_call(&carol, wait_call("demo::f", None));
     eventually("carol to queue", async || {
         lock_queue(&alice, "demo::f").await.1 == ["carol"]
     })
@@ -178,12 +167,7 @@ async fn too_many_conflicts_after_max_conflicts_advises_a_write_lock() {
 
     // Following the advice works: with the write lock and a fresh read,
     // bob's edit commits.
-    ok(&call(
-        &bob,
-        "acquire_locks",
-        with(lock_args("demo::f", "write"), json!({"wait_ms": 10000})),
-    )
-    .await);
+    ok(&acquire_with(&bob, "demo::f", "write", json!({"wait_ms": 10000})).await);
     read(&bob, "demo::f").await;
     let committed = ok(&call(&bob, "propose_edit", json!({"ops": [set_const("%1", 20)]})).await);
     assert_eq!(committed["status"], "committed");
@@ -284,10 +268,7 @@ async fn cancelled_is_the_answer_when_the_waiting_agent_is_ended() {
     let bob = s.in_process("bob").await;
     let bob_id = agent_id(&bob).await;
     ok(&acquire(&alice, "demo::f", "write").await);
-    let waiting = {
-        let peer = bob.peer().clone();
-        tokio::spawn(async move { peer.call_tool(wait_call("demo::f", None)).await })
-    };
+    let waiting = spawn_call(&bob, wait_call("demo::f", None));
     eventually("bob to queue", async || {
         lock_queue(&alice, "demo::f").await.1 == ["bob"]
     })

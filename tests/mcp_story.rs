@@ -47,19 +47,14 @@ async fn two_agents_contend_for_a_write_lock() {
     );
 
     // Bob queues; Carol, arriving later, sees she would be second.
-    let bob_wait = {
-        let session = bob_session.clone();
-        tokio::spawn(async move {
-            let args = json!({"wait_ms": 10000, "session": session});
-            let r = call(
-                &bob,
-                "acquire_locks",
-                with(lock_args("demo::f", "write"), args),
-            )
-            .await;
-            (bob, r)
-        })
-    };
+    let bob_wait = spawn_call(
+        &bob,
+        acquire_params(
+            "demo::f",
+            "write",
+            json!({"wait_ms": 10000, "session": bob_session}),
+        ),
+    );
     eventually("bob to queue", async || s.hub.locks().n_waiting() == 1).await;
     let denied = refused(
         &carol,
@@ -80,8 +75,7 @@ async fn two_agents_contend_for_a_write_lock() {
 
     // Alice releases: Bob is granted from the queue.
     ok(&call(&alice, "release_locks", json!({})).await);
-    let (bob, granted) = bob_wait.await.unwrap();
-    let granted = ok(&granted);
+    let granted = ok(&bob_wait.await.unwrap().unwrap());
     assert_eq!(granted["granted"][0]["function"], "demo::f");
     assert_eq!(granted["granted"][0]["mode"], "write");
     let status = ok(&call(&carol, "lock_status", json!({})).await);
@@ -215,9 +209,7 @@ async fn an_ended_session_releases_its_locks_at_once() {
     )
     .await;
     // Alice also waits for g, a call still in flight when her session ends.
-    let wait = wait_call("demo::g", None);
-    let peer = alice.peer().clone();
-    let waiting = tokio::spawn(async move { peer.call_tool(wait).await });
+    let waiting = spawn_call(&alice, wait_call("demo::g", None));
     eventually("alice to queue for g", async || {
         s.hub.locks().n_waiting() == 1
     })
@@ -243,20 +235,10 @@ async fn an_expired_lease_lets_the_waiter_in_and_fences_the_old_holder_out() {
     let bob = s.http_stateless().await;
     let (bob_session, _) = register(&bob, "bob").await;
     read(&alice, "demo::f").await;
-    ok(&call(
-        &alice,
-        "acquire_locks",
-        with(lock_args("demo::f", "write"), json!({"ttl_ms": 300})),
-    )
-    .await);
+    ok(&acquire_with(&alice, "demo::f", "write", json!({"ttl_ms": 300})).await);
     // Bob waits; the lease lapses without any release and he is granted.
     let bob_wait = json!({"wait_ms": 10000, "session": bob_session});
-    let granted = ok(&call(
-        &bob,
-        "acquire_locks",
-        with(lock_args("demo::f", "write"), bob_wait),
-    )
-    .await);
+    let granted = ok(&acquire_with(&bob, "demo::f", "write", bob_wait).await);
     assert!(granted["waited_ms"].as_u64().unwrap() >= 200, "{granted}");
     ok(&call(
         &bob,
@@ -294,11 +276,10 @@ async fn a_deadlock_is_refused_and_nobody_loses_a_lock() {
     let bob_id = agent_id(&bob).await;
     ok(&acquire(&alice, "demo::f", "write").await);
     ok(&acquire(&bob, "demo::g", "write").await);
-    let alice_wait = tokio::spawn(async move {
-        let args = with(lock_args("demo::g", "write"), json!({"wait_ms": 10000}));
-        let r = call(&alice, "acquire_locks", args).await;
-        (alice, r)
-    });
+    let alice_wait = spawn_call(
+        &alice,
+        acquire_params("demo::g", "write", json!({"wait_ms": 10000})),
+    );
     eventually("alice to queue", async || s.hub.locks().n_waiting() == 1).await;
     let e = refused(
         &bob,
@@ -322,7 +303,7 @@ async fn a_deadlock_is_refused_and_nobody_loses_a_lock() {
     assert_eq!(status["yours"][0]["function"], "demo::g");
     assert_eq!(status["locks"].as_array().unwrap().len(), 2);
     ok(&call(&bob, "release_locks", json!({})).await);
-    let (_alice, granted) = alice_wait.await.unwrap();
+    let granted = alice_wait.await.unwrap().unwrap();
     assert_eq!(ok(&granted)["granted"][0]["function"], "demo::g");
 }
 
@@ -335,10 +316,7 @@ async fn a_waiter_gets_progress_and_a_cancelled_wait_leaves_the_queue() {
     let bob = s.http_session().await;
     ok(&acquire(&alice, "demo::f", "write").await);
     let progress = bob.service().progress.clone();
-    let peer = bob.peer().clone();
-    let waiting = tokio::spawn(async move {
-        let _ = peer.call_tool(wait_call("demo::f", Some(7))).await;
-    });
+    let waiting = spawn_call(&bob, wait_call("demo::f", Some(7)));
     eventually("a progress notification", async || {
         !progress.lock().unwrap().is_empty()
     })
@@ -368,8 +346,9 @@ async fn a_client_that_goes_away_leaves_the_queue() {
     let (session, _) = register(&bob, "bob").await;
     let waiting = tokio::spawn(async move {
         let args = json!({"wait_ms": 60000, "session": session});
-        let wait = params("acquire_locks", with(lock_args("demo::f", "write"), args));
-        let _ = bob.call_tool(wait).await;
+        let _ = bob
+            .call_tool(acquire_params("demo::f", "write", args))
+            .await;
     });
     eventually("bob to queue", async || s.hub.locks().n_waiting() == 1).await;
     // The whole client vanishes mid-wait.
@@ -519,20 +498,10 @@ async fn stateless_agents_idle_out_but_not_while_waiting() {
     let bob = s.http_stateless().await;
     let (bob_session, _) = register(&bob, "bob").await;
     let alice = s.in_process("alice").await;
-    ok(&call(
-        &alice,
-        "acquire_locks",
-        with(lock_args("demo::f", "write"), json!({"ttl_ms": 1500})),
-    )
-    .await);
+    ok(&acquire_with(&alice, "demo::f", "write", json!({"ttl_ms": 1500})).await);
     // Bob waits longer than the idle limit; he is not reaped meanwhile.
     let bob_wait = json!({"wait_ms": 20000, "session": bob_session});
-    let granted = call(
-        &bob,
-        "acquire_locks",
-        with(lock_args("demo::f", "write"), bob_wait),
-    )
-    .await;
+    let granted = acquire_with(&bob, "demo::f", "write", bob_wait).await;
     ok(&granted);
     // Idle afterwards, he is ended and his lock goes.
     eventually("bob to be reaped", async || {

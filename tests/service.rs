@@ -2,6 +2,8 @@
 //! edits, conflict diffs, rebases, verification gate, read-required, lease
 //! expiry, conflict cap, lock denial, and many concurrent committers.
 
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -9,10 +11,9 @@ use cograph::graph::{EditOp, NodeId, Op, Program, Revision, Value, apply};
 use cograph::locks::{AgentId, LockMode, Transport};
 use cograph::service::{AgentSession, EditRequest, Hub, HubConfig, OnConflict, ServiceError};
 use cograph::verify::verify_all;
+use common::{F, open_hub};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
-
-const F: &str = "fn demo::f(x: i64) -> i64 {\n  %0 = param 0\n  %1 = const 1\n  %2 = add %0, %1\n  %3 = const 2\n  %4 = mul %0, %3\n  %5 = add %2, %4\n  %6 = return %5\n}\n";
 
 fn ops(v: serde_json::Value) -> Vec<EditOp> {
     serde_json::from_value(v).expect("valid ops")
@@ -28,10 +29,7 @@ fn edit(v: serde_json::Value) -> EditRequest {
 async fn hub_with(
     config: impl FnOnce(&mut HubConfig),
 ) -> (tempfile::TempDir, Arc<Hub>, AgentSession) {
-    let dir = tempfile::tempdir().unwrap();
-    let mut c = HubConfig::new(dir.path());
-    config(&mut c);
-    let hub = Hub::open(c).unwrap();
+    let (dir, hub) = open_hub(config);
     let setup = hub.connect("setup", Transport::InProcess);
     hub.propose(
         setup.id(),

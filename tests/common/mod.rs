@@ -21,6 +21,7 @@ use rmcp::service::{
 use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::{ClientHandler, RoleClient, ServiceExt};
 use serde_json::{Value, json};
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 pub type Client = RunningService<RoleClient, Recorder>;
@@ -48,6 +49,16 @@ impl ClientHandler for Recorder {
 pub const F: &str = "fn demo::f(x: i64) -> i64 {\n  %0 = param 0\n  %1 = const 1\n  %2 = add %0, %1\n  %3 = const 2\n  %4 = mul %0, %3\n  %5 = add %2, %4\n  %6 = return %5\n}\n";
 pub const G: &str = "fn demo::g() -> i64 {\n  %0 = const 5\n  %1 = return %0\n}\n";
 
+/// A hub on a fresh, empty store in a temporary directory (removed when
+/// the directory is dropped). Must run inside a tokio runtime.
+pub fn open_hub(configure: impl FnOnce(&mut HubConfig)) -> (tempfile::TempDir, Arc<Hub>) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = HubConfig::new(dir.path());
+    configure(&mut config);
+    let hub = Hub::open(config).unwrap();
+    (dir, hub)
+}
+
 pub struct Server {
     pub dir: tempfile::TempDir,
     pub hub: Arc<Hub>,
@@ -64,10 +75,7 @@ impl Server {
     }
 
     pub async fn start_with(configure: impl FnOnce(&mut HubConfig)) -> Server {
-        let dir = tempfile::tempdir().unwrap();
-        let mut config = HubConfig::new(dir.path());
-        configure(&mut config);
-        let hub = Hub::open(config).unwrap();
+        let (dir, hub) = open_hub(configure);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let shutdown = CancellationToken::new();
@@ -248,7 +256,39 @@ pub fn lock_args(function: &str, mode: &str) -> Value {
 
 /// Asks for one lock, without waiting.
 pub async fn acquire(client: &Peer<RoleClient>, function: &str, mode: &str) -> CallToolResult {
-    call(client, "acquire_locks", lock_args(function, mode)).await
+    acquire_with(client, function, mode, json!({})).await
+}
+
+/// Asks for one lock with more arguments (`wait_ms`, `ttl_ms`, `purpose`,
+/// `session`).
+pub async fn acquire_with(
+    client: &Peer<RoleClient>,
+    function: &str,
+    mode: &str,
+    more: Value,
+) -> CallToolResult {
+    call(
+        client,
+        "acquire_locks",
+        with(lock_args(function, mode), more),
+    )
+    .await
+}
+
+/// The request parameters of an `acquire_locks` of one lock, with more
+/// arguments: for `spawn_call` and `send_cancellable_request`.
+pub fn acquire_params(function: &str, mode: &str, more: Value) -> CallToolRequestParams {
+    params("acquire_locks", with(lock_args(function, mode), more))
+}
+
+/// Starts a call (one that waits, such as `wait_call`) in a task of its
+/// own; aborting the task drops the call, which cancels it.
+pub fn spawn_call(
+    client: &Peer<RoleClient>,
+    params: CallToolRequestParams,
+) -> JoinHandle<Result<CallToolResult, rmcp::ServiceError>> {
+    let peer = client.clone();
+    tokio::spawn(async move { peer.call_tool(params).await })
 }
 
 /// The program as `verify_all` reports it: (revision, root hash).
@@ -323,10 +363,7 @@ pub async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
 /// An `acquire_locks` call that waits up to 60 s for a write lock on
 /// `function`, with a progress token if given.
 pub fn wait_call(function: &str, progress_token: Option<i64>) -> CallToolRequestParams {
-    let mut params = params(
-        "acquire_locks",
-        with(lock_args(function, "write"), json!({"wait_ms": 60000})),
-    );
+    let mut params = acquire_params(function, "write", json!({"wait_ms": 60000}));
     if let Some(t) = progress_token {
         params.meta = Some(rmcp::model::RequestMetaObject::with_progress_token(
             rmcp::model::ProgressToken(rmcp::model::NumberOrString::Number(t)),
