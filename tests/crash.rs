@@ -12,38 +12,29 @@
 //!
 //! Cycles: 20 by default; set COGRAPH_CRASH_CYCLES for more.
 
+mod common;
+
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use cograph::graph::{Program, apply};
-use cograph::mcp::hub::HubInfo;
 use cograph::service::{Hub, HubConfig};
 use cograph::store::StoreReader;
 use cograph::verify::verify_all;
+use common::{EXE, try_call, wait_for_hub};
 use rmcp::ServiceExt;
-use rmcp::model::CallToolRequestParams;
 use rmcp::transport::StreamableHttpClientTransport;
 use serde_json::{Value, json};
-
-const EXE: &str = env!("CARGO_BIN_EXE_cograph");
 const N_FUNCTIONS: usize = 8;
 const N_CLIENTS: usize = 6;
 
 type Acked = Arc<Mutex<Vec<(u64, u64, String)>>>;
 
-async fn call(
-    client: &rmcp::service::RunningService<rmcp::RoleClient, ()>,
-    tool: &str,
-    args: Value,
-) -> Option<Value> {
-    let Value::Object(map) = args else {
-        unreachable!()
-    };
-    let r = client
-        .call_tool(CallToolRequestParams::new(tool.to_string()).with_arguments(map))
-        .await
-        .ok()?;
+/// The structured content of a successful call; `None` for a tool error or
+/// a transport failure (the server may be gone).
+async fn call(client: &rmcp::Peer<rmcp::RoleClient>, tool: &str, args: Value) -> Option<Value> {
+    let r = try_call(client, tool, args).await.ok()?;
     if r.is_error == Some(true) {
         return None;
     }
@@ -88,18 +79,6 @@ async fn client_loop(url: String, seed: u64, acked: Acked) {
             Err(_) => return,
         }
     }
-}
-
-fn wait_for_hub(dir: &std::path::Path, pid: u32) -> HubInfo {
-    for _ in 0..500 {
-        if let Some(info) = HubInfo::read(dir)
-            && info.pid == pid
-        {
-            return info;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    panic!("the server did not start");
 }
 
 /// Everything the failure model promises, checked on the store at rest.

@@ -327,6 +327,13 @@ async fn hostile_requests_get_clear_errors_and_change_nothing() {
         all.extend(headers.iter().copied());
         let r = post(s.addr, &all, &body).await;
         clear_error(&name, &r);
+        // Refused, and nothing changed: the same program, no lock granted,
+        // no queue place left behind.
+        let now = s.hub.snapshot();
+        assert_eq!(now.root_hash(), root, "{name} changed the program");
+        assert_eq!(now.revision(), revision, "{name} committed");
+        let locks = s.hub.locks().status();
+        assert!(locks.is_empty(), "{name} left locks behind: {locks:?}");
     }
 
     // Still up, still the same program.

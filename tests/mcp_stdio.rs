@@ -6,27 +6,28 @@ mod common;
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
-use std::time::Duration;
 
-use common::{call, err, ok};
-use rmcp::RoleClient;
+use common::{Client, EXE, Recorder, acquire, call, eventually, ok, refused};
 use rmcp::ServiceExt;
-use rmcp::service::RunningService;
 use rmcp::transport::TokioChildProcess;
 use serde_json::{Value, json};
 
-const EXE: &str = env!("CARGO_BIN_EXE_cograph");
 const FIB: &str = include_str!("../examples/programs/fib.cg");
 
-type StdioClient = RunningService<RoleClient, common::Recorder>;
-
-async fn spawn(args: &[&str]) -> StdioClient {
-    let mut cmd = tokio::process::Command::new(EXE);
-    cmd.args(args).env("COGRAPH_LOG", "warn");
-    common::Recorder::default()
+/// A client of the process `cmd` starts, speaking MCP over its stdio.
+async fn connect(mut cmd: tokio::process::Command) -> Client {
+    cmd.env("COGRAPH_LOG", "warn");
+    Recorder::default()
         .serve(TokioChildProcess::new(cmd).unwrap())
         .await
         .unwrap()
+}
+
+/// A client of `cograph` run with `args`.
+async fn spawn(args: &[&str]) -> Client {
+    let mut cmd = tokio::process::Command::new(EXE);
+    cmd.args(args);
+    connect(cmd).await
 }
 
 const TOOLS: [&str; 12] = [
@@ -127,40 +128,21 @@ async fn two_stdio_processes_share_one_hub() {
         "{names:?}"
     );
     // One lock table.
-    ok(&call(
-        &alice,
+    ok(&acquire(&alice, "demo::f", "write").await);
+    let denied = refused(
+        &bob,
         "acquire_locks",
-        json!({"locks": [{"function": "demo::f", "mode": "write"}]}),
-    )
-    .await);
-    let denied = err(
-        &call(
-            &bob,
-            "acquire_locks",
-            json!({"locks": [{"function": "demo::f", "mode": "write"}]}),
-        )
-        .await,
+        common::lock_args("demo::f", "write"),
         "lock_denied",
-    );
+    )
+    .await;
     assert_eq!(denied["blocked"][0]["holders"][0]["agent_name"], "alice");
     // Alice's process ends (stdin closes): her lock goes at once.
     alice.cancel().await.unwrap();
-    let mut granted = false;
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while std::time::Instant::now() < deadline {
-        let r = call(
-            &bob,
-            "acquire_locks",
-            json!({"locks": [{"function": "demo::f", "mode": "write"}]}),
-        )
-        .await;
-        if r.is_error != Some(true) {
-            granted = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    assert!(granted, "bob never got the lock after alice left");
+    eventually("bob to get the lock after alice left", async || {
+        acquire(&bob, "demo::f", "write").await.is_error != Some(true)
+    })
+    .await;
     bob.cancel().await.unwrap();
 }
 
@@ -241,13 +223,8 @@ async fn root_mcp_json_starts_a_working_server() {
     let project = tempfile::tempdir().unwrap();
     let _hub = HubGuard(project.path().join(".cograph"));
     let mut cmd = tokio::process::Command::new(EXE);
-    cmd.args(&args)
-        .current_dir(project.path())
-        .env("COGRAPH_LOG", "warn");
-    let client = common::Recorder::default()
-        .serve(TokioChildProcess::new(cmd).unwrap())
-        .await
-        .unwrap();
+    cmd.args(&args).current_dir(project.path());
+    let client = connect(cmd).await;
     assert_eq!(client.list_all_tools().await.unwrap().len(), TOOLS.len());
     ok(&call(&client, "verify_all", json!({})).await);
     client.cancel().await.unwrap();

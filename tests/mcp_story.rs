@@ -9,11 +9,6 @@ use std::time::Duration;
 use common::*;
 use serde_json::json;
 
-async fn agent_id(client: &Client) -> String {
-    let r = ok(&call(client, "register_agent", json!({})).await);
-    r["agent_id"].as_str().unwrap().to_string()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_agents_contend_for_a_write_lock() {
     let s = Server::start().await;
@@ -29,22 +24,18 @@ async fn two_agents_contend_for_a_write_lock() {
     let (bob_session, _) = register(&bob, "bob").await;
     let carol = s.in_process("carol").await;
 
-    ok(&call(
-        &alice,
-        "acquire_locks",
-        json!({"locks": [{"function": "demo::f", "mode": "write"}]}),
-    )
-    .await);
+    ok(&acquire(&alice, "demo::f", "write").await);
     // Bob sees who holds it and where he would stand.
-    let denied = err(
-        &call(
-            &bob,
-            "acquire_locks",
-            json!({"locks": [{"function": "demo::f", "mode": "write"}], "session": bob_session}),
-        )
-        .await,
+    let denied = refused(
+        &bob,
+        "acquire_locks",
+        with(
+            lock_args("demo::f", "write"),
+            json!({"session": bob_session}),
+        ),
         "lock_denied",
-    );
+    )
+    .await;
     let b = &denied["blocked"][0];
     assert_eq!(b["holders"][0]["agent_id"], alice_id.as_str());
     assert_eq!(b["holders"][0]["agent_name"], "alice");
@@ -56,23 +47,22 @@ async fn two_agents_contend_for_a_write_lock() {
     );
 
     // Bob queues; Carol, arriving later, sees she would be second.
-    let bob_wait = {
-        let session = bob_session.clone();
-        tokio::spawn(async move {
-            let r = call(&bob, "acquire_locks", json!({"locks": [{"function": "demo::f", "mode": "write"}], "wait_ms": 10000, "session": session})).await;
-            (bob, r)
-        })
-    };
-    eventually("bob to queue", async || s.hub.locks().n_waiting() == 1).await;
-    let denied = err(
-        &call(
-            &carol,
-            "acquire_locks",
-            json!({"locks": [{"function": "demo::f", "mode": "read"}]}),
-        )
-        .await,
-        "lock_denied",
+    let bob_wait = spawn_call(
+        &bob,
+        acquire_params(
+            "demo::f",
+            "write",
+            json!({"wait_ms": 10000, "session": bob_session}),
+        ),
     );
+    eventually("bob to queue", async || s.hub.locks().n_waiting() == 1).await;
+    let denied = refused(
+        &carol,
+        "acquire_locks",
+        lock_args("demo::f", "read"),
+        "lock_denied",
+    )
+    .await;
     let b = &denied["blocked"][0];
     assert_eq!(
         (b["queue_position"].as_u64(), b["queue_length"].as_u64()),
@@ -85,8 +75,7 @@ async fn two_agents_contend_for_a_write_lock() {
 
     // Alice releases: Bob is granted from the queue.
     ok(&call(&alice, "release_locks", json!({})).await);
-    let (bob, granted) = bob_wait.await.unwrap();
-    let granted = ok(&granted);
+    let granted = ok(&bob_wait.await.unwrap().unwrap());
     assert_eq!(granted["granted"][0]["function"], "demo::f");
     assert_eq!(granted["granted"][0]["mode"], "write");
     let status = ok(&call(&carol, "lock_status", json!({})).await);
@@ -99,36 +88,18 @@ async fn a_batch_is_all_or_nothing() {
     let s = Server::start().await;
     let alice = s.in_process("alice").await;
     let bob = s.in_process("bob").await;
-    ok(&call(
-        &alice,
-        "acquire_locks",
-        json!({"locks": [{"function": "demo::f", "mode": "read"}]}),
-    )
-    .await);
-    ok(&call(
-        &bob,
-        "acquire_locks",
-        json!({"locks": [{"function": "demo::g", "mode": "write"}]}),
-    )
-    .await);
+    ok(&acquire(&alice, "demo::f", "read").await);
+    ok(&acquire(&bob, "demo::g", "write").await);
     // f is free for a write upgrade, g is not: nothing is granted, and
     // alice keeps exactly the read lock she had.
-    let denied = err(
-        &call(&alice, "acquire_locks", json!({"locks": [{"function": "demo::f", "mode": "write"}, {"function": "demo::g", "mode": "write"}]})).await,
-        "lock_denied",
-    );
+    let both = json!({"locks": [{"function": "demo::f", "mode": "write"}, {"function": "demo::g", "mode": "write"}]});
+    let denied = refused(&alice, "acquire_locks", both, "lock_denied").await;
     assert_eq!(denied["blocked"].as_array().unwrap().len(), 1);
     assert_eq!(denied["blocked"][0]["function"], "demo::g");
-    let mine = ok(&call(&alice, "lock_status", json!({})).await)["yours"].clone();
-    assert_eq!(mine.as_array().unwrap().len(), 1);
     assert_eq!(
-        (mine[0]["function"].as_str(), mine[0]["mode"].as_str()),
-        (Some("demo::f"), Some("read"))
+        my_locks(&alice).await,
+        vec![("demo::f".to_string(), "read".to_string())]
     );
-}
-
-async fn read(client: &Client, function: &str) -> serde_json::Value {
-    ok(&call(client, "get_function", json!({"function": function})).await)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -144,15 +115,13 @@ async fn stale_edit_gets_the_conflict_diff_and_disjoint_edit_merges() {
 
     // Bob's edit touches the same node: a conflict naming Alice's commit and
     // exactly what changed, with the current text.
-    let conflict = err(
-        &call(
-            &bob,
-            "propose_edit",
-            json!({"ops": [{"set_op": {"function": "demo::f", "node": "%1", "op": "const 20"}}]}),
-        )
-        .await,
+    let conflict = refused(
+        &bob,
+        "propose_edit",
+        json!({"ops": [{"set_op": {"function": "demo::f", "node": "%1", "op": "const 20"}}]}),
         "conflict",
-    );
+    )
+    .await;
     let c = &conflict["conflicts"][0];
     assert_eq!(c["function"], "demo::f");
     assert_eq!(c["base"], base);
@@ -170,19 +139,17 @@ async fn stale_edit_gets_the_conflict_diff_and_disjoint_edit_merges() {
     assert!(!c["overlaps"].as_array().unwrap().is_empty());
 
     // With on_conflict: reject, even a disjoint stale edit is refused.
-    err(
-        &call(
-            &bob,
-            "propose_edit",
-            json!({
-                "ops": [{"set_op": {"function": "demo::f", "node": "%3", "op": "const 30"}}],
-                "base": {"demo::f": base},
-                "on_conflict": "reject",
-            }),
-        )
-        .await,
+    refused(
+        &bob,
+        "propose_edit",
+        json!({
+            "ops": [{"set_op": {"function": "demo::f", "node": "%3", "op": "const 30"}}],
+            "base": {"demo::f": base},
+            "on_conflict": "reject",
+        }),
         "conflict",
-    );
+    )
+    .await;
 
     // A disjoint edit written against the same stale base merges.
     let merged = ok(&call(
@@ -211,17 +178,15 @@ async fn a_breaking_edit_is_refused_with_diagnostics() {
     let alice = s.in_process("alice").await;
     let before = ok(&call(&alice, "verify_all", json!({})).await)["root_hash"].clone();
     read(&alice, "demo::f").await;
-    let refused = err(
-        &call(
-            &alice,
-            "propose_edit",
-            json!({"ops": [{"set_inputs": {"function": "demo::f", "node": "%6", "inputs": []}}]}),
-        )
-        .await,
+    let e = refused(
+        &alice,
+        "propose_edit",
+        json!({"ops": [{"set_inputs": {"function": "demo::f", "node": "%6", "inputs": []}}]}),
         "verification_failed",
-    );
-    assert_eq!(refused["diagnostics"][0]["code"], "arity");
-    assert_eq!(refused["diagnostics"][0]["node"], "%6");
+    )
+    .await;
+    assert_eq!(e["diagnostics"][0]["code"], "arity");
+    assert_eq!(e["diagnostics"][0]["node"], "%6");
     let after = ok(&call(&alice, "verify_all", json!({})).await);
     assert_eq!(after["root_hash"], before);
     assert_eq!(after["ok"], true);
@@ -234,17 +199,17 @@ async fn an_ended_session_releases_its_locks_at_once() {
     let s = Server::start_with(|c| c.locks.progress_interval = Duration::from_secs(3600)).await;
     let alice = s.http_session().await;
     let bob = s.in_process("bob").await;
-    let write = |f: &str| json!({"locks": [{"function": f, "mode": "write"}]});
-    ok(&call(&alice, "acquire_locks", write("demo::f")).await);
-    ok(&call(&bob, "acquire_locks", write("demo::g")).await);
-    err(
-        &call(&bob, "acquire_locks", write("demo::f")).await,
+    ok(&acquire(&alice, "demo::f", "write").await);
+    ok(&acquire(&bob, "demo::g", "write").await);
+    refused(
+        &bob,
+        "acquire_locks",
+        lock_args("demo::f", "write"),
         "lock_denied",
-    );
+    )
+    .await;
     // Alice also waits for g, a call still in flight when her session ends.
-    let wait = wait_call("demo::g", None);
-    let peer = alice.peer().clone();
-    let waiting = tokio::spawn(async move { peer.call_tool(wait).await });
+    let waiting = spawn_call(&alice, wait_call("demo::g", None));
     eventually("alice to queue for g", async || {
         s.hub.locks().n_waiting() == 1
     })
@@ -259,7 +224,7 @@ async fn an_ended_session_releases_its_locks_at_once() {
         .clone();
     assert_eq!(held.len(), 1, "{held:#?}");
     assert_eq!(held[0]["function"], "demo::g");
-    ok(&call(&bob, "acquire_locks", write("demo::f")).await);
+    ok(&acquire(&bob, "demo::f", "write").await);
     waiting.abort();
 }
 
@@ -270,14 +235,10 @@ async fn an_expired_lease_lets_the_waiter_in_and_fences_the_old_holder_out() {
     let bob = s.http_stateless().await;
     let (bob_session, _) = register(&bob, "bob").await;
     read(&alice, "demo::f").await;
-    ok(&call(
-        &alice,
-        "acquire_locks",
-        json!({"locks": [{"function": "demo::f", "mode": "write"}], "ttl_ms": 300}),
-    )
-    .await);
+    ok(&acquire_with(&alice, "demo::f", "write", json!({"ttl_ms": 300})).await);
     // Bob waits; the lease lapses without any release and he is granted.
-    let granted = ok(&call(&bob, "acquire_locks", json!({"locks": [{"function": "demo::f", "mode": "write"}], "wait_ms": 10000, "session": bob_session})).await);
+    let bob_wait = json!({"wait_ms": 10000, "session": bob_session});
+    let granted = ok(&acquire_with(&bob, "demo::f", "write", bob_wait).await);
     assert!(granted["waited_ms"].as_u64().unwrap() >= 200, "{granted}");
     ok(&call(
         &bob,
@@ -288,25 +249,21 @@ async fn an_expired_lease_lets_the_waiter_in_and_fences_the_old_holder_out() {
     ok(&call(&bob, "propose_edit", json!({"ops": [{"set_op": {"function": "demo::f", "node": "%3", "op": "const 3"}}], "session": bob_session})).await);
     // Alice's edit relied on her lapsed lease: while Bob holds the lock it
     // is denied, and after he is done it is fenced out as expired.
-    err(
-        &call(
-            &alice,
-            "propose_edit",
-            json!({"ops": [{"set_op": {"function": "demo::f", "node": "%1", "op": "const 9"}}]}),
-        )
-        .await,
+    refused(
+        &alice,
+        "propose_edit",
+        json!({"ops": [{"set_op": {"function": "demo::f", "node": "%1", "op": "const 9"}}]}),
         "lock_denied",
-    );
+    )
+    .await;
     ok(&call(&bob, "release_locks", json!({"session": bob_session})).await);
-    let expired = err(
-        &call(
-            &alice,
-            "propose_edit",
-            json!({"ops": [{"set_op": {"function": "demo::f", "node": "%1", "op": "const 9"}}]}),
-        )
-        .await,
+    let expired = refused(
+        &alice,
+        "propose_edit",
+        json!({"ops": [{"set_op": {"function": "demo::f", "node": "%1", "op": "const 9"}}]}),
         "lock_expired",
-    );
+    )
+    .await;
     assert_eq!(expired["function"], "demo::f");
 }
 
@@ -317,38 +274,21 @@ async fn a_deadlock_is_refused_and_nobody_loses_a_lock() {
     let bob = s.in_process("bob").await;
     let alice_id = agent_id(&alice).await;
     let bob_id = agent_id(&bob).await;
-    ok(&call(
+    ok(&acquire(&alice, "demo::f", "write").await);
+    ok(&acquire(&bob, "demo::g", "write").await);
+    let alice_wait = spawn_call(
         &alice,
-        "acquire_locks",
-        json!({"locks": [{"function": "demo::f", "mode": "write"}]}),
-    )
-    .await);
-    ok(&call(
+        acquire_params("demo::g", "write", json!({"wait_ms": 10000})),
+    );
+    eventually("alice to queue", async || s.hub.locks().n_waiting() == 1).await;
+    let e = refused(
         &bob,
         "acquire_locks",
-        json!({"locks": [{"function": "demo::g", "mode": "write"}]}),
-    )
-    .await);
-    let alice_wait = tokio::spawn(async move {
-        let r = call(
-            &alice,
-            "acquire_locks",
-            json!({"locks": [{"function": "demo::g", "mode": "write"}], "wait_ms": 10000}),
-        )
-        .await;
-        (alice, r)
-    });
-    eventually("alice to queue", async || s.hub.locks().n_waiting() == 1).await;
-    let refused = err(
-        &call(
-            &bob,
-            "acquire_locks",
-            json!({"locks": [{"function": "demo::f", "mode": "write"}], "wait_ms": 10000}),
-        )
-        .await,
+        with(lock_args("demo::f", "write"), json!({"wait_ms": 10000})),
         "deadlock",
-    );
-    let cycle: Vec<&str> = refused["cycle"]
+    )
+    .await;
+    let cycle: Vec<&str> = e["cycle"]
         .as_array()
         .unwrap()
         .iter()
@@ -363,7 +303,7 @@ async fn a_deadlock_is_refused_and_nobody_loses_a_lock() {
     assert_eq!(status["yours"][0]["function"], "demo::g");
     assert_eq!(status["locks"].as_array().unwrap().len(), 2);
     ok(&call(&bob, "release_locks", json!({})).await);
-    let (_alice, granted) = alice_wait.await.unwrap();
+    let granted = alice_wait.await.unwrap().unwrap();
     assert_eq!(ok(&granted)["granted"][0]["function"], "demo::g");
 }
 
@@ -374,17 +314,9 @@ async fn a_waiter_gets_progress_and_a_cancelled_wait_leaves_the_queue() {
     let s = Server::start_with(|c| c.locks.progress_interval = Duration::from_secs(3600)).await;
     let alice = s.in_process("alice").await;
     let bob = s.http_session().await;
-    ok(&call(
-        &alice,
-        "acquire_locks",
-        json!({"locks": [{"function": "demo::f", "mode": "write"}]}),
-    )
-    .await);
+    ok(&acquire(&alice, "demo::f", "write").await);
     let progress = bob.service().progress.clone();
-    let peer = bob.peer().clone();
-    let waiting = tokio::spawn(async move {
-        let _ = peer.call_tool(wait_call("demo::f", Some(7))).await;
-    });
+    let waiting = spawn_call(&bob, wait_call("demo::f", Some(7)));
     eventually("a progress notification", async || {
         !progress.lock().unwrap().is_empty()
     })
@@ -409,22 +341,14 @@ async fn a_waiter_gets_progress_and_a_cancelled_wait_leaves_the_queue() {
 async fn a_client_that_goes_away_leaves_the_queue() {
     let s = Server::start_with(|c| c.locks.progress_interval = Duration::from_millis(200)).await;
     let alice = s.in_process("alice").await;
-    ok(&call(
-        &alice,
-        "acquire_locks",
-        json!({"locks": [{"function": "demo::f", "mode": "write"}]}),
-    )
-    .await);
+    ok(&acquire(&alice, "demo::f", "write").await);
     let bob = s.http_stateless().await;
     let (session, _) = register(&bob, "bob").await;
     let waiting = tokio::spawn(async move {
-        let mut params = wait_call("demo::f", None);
-        params
-            .arguments
-            .as_mut()
-            .unwrap()
-            .insert("session".into(), json!(session));
-        let _ = bob.call_tool(params).await;
+        let args = json!({"wait_ms": 60000, "session": session});
+        let _ = bob
+            .call_tool(acquire_params("demo::f", "write", args))
+            .await;
     });
     eventually("bob to queue", async || s.hub.locks().n_waiting() == 1).await;
     // The whole client vanishes mid-wait.
@@ -443,28 +367,27 @@ async fn identity_rules_over_stateless_http() {
     let f = ok(&call(&anon, "get_function", json!({"function": "demo::f"})).await);
     assert_eq!(f["read_recorded"], false);
     // Anything that acts for an agent needs one.
-    err(
-        &call(
-            &anon,
-            "acquire_locks",
-            json!({"locks": [{"function": "demo::f", "mode": "write"}]}),
-        )
-        .await,
+    refused(
+        &anon,
+        "acquire_locks",
+        lock_args("demo::f", "write"),
         "session_required",
-    );
-    err(
-        &call(
-            &anon,
-            "propose_edit",
-            json!({"ops": [{"set_doc": {"function": "demo::f", "doc": "x"}}]}),
-        )
-        .await,
+    )
+    .await;
+    refused(
+        &anon,
+        "propose_edit",
+        json!({"ops": [{"set_doc": {"function": "demo::f", "doc": "x"}}]}),
         "session_required",
-    );
-    err(
-        &call(&anon, "release_locks", json!({"session": "not-a-handle"})).await,
+    )
+    .await;
+    refused(
+        &anon,
+        "release_locks",
+        json!({"session": "not-a-handle"}),
         "session_required",
-    );
+    )
+    .await;
     let (session, id) = register(&anon, "dana").await;
     let agents = ok(&call(&anon, "list_agents", json!({"session": session})).await);
     let me: Vec<_> = agents["agents"]
@@ -485,15 +408,13 @@ async fn identity_rules_over_stateless_http() {
             .contains(&session)
     );
     // A blind write is refused; after a read it goes through.
-    err(
-        &call(
-            &anon,
-            "propose_edit",
-            json!({"ops": [{"set_doc": {"function": "demo::f", "doc": "x"}}], "session": session}),
-        )
-        .await,
+    refused(
+        &anon,
+        "propose_edit",
+        json!({"ops": [{"set_doc": {"function": "demo::f", "doc": "x"}}], "session": session}),
         "read_required",
-    );
+    )
+    .await;
     ok(&call(
         &anon,
         "get_function",
@@ -522,15 +443,13 @@ async fn tools_read_run_diff_and_page() {
     )
     .await);
     assert_eq!(run["value"], 13);
-    let e = err(
-        &call(
-            &a,
-            "run_function",
-            json!({"function": "demo::f", "args": []}),
-        )
-        .await,
+    let e = refused(
+        &a,
+        "run_function",
+        json!({"function": "demo::f", "args": []}),
         "runtime_error",
-    );
+    )
+    .await;
     assert_eq!(e["runtime_code"], "bad_argument");
     let page = ok(&call(&a, "program_overview", json!({"limit": 1})).await);
     assert_eq!(page["functions"][0]["name"], "demo::f");
@@ -579,22 +498,21 @@ async fn stateless_agents_idle_out_but_not_while_waiting() {
     let bob = s.http_stateless().await;
     let (bob_session, _) = register(&bob, "bob").await;
     let alice = s.in_process("alice").await;
-    ok(&call(
-        &alice,
-        "acquire_locks",
-        json!({"locks": [{"function": "demo::f", "mode": "write"}], "ttl_ms": 1500}),
-    )
-    .await);
+    ok(&acquire_with(&alice, "demo::f", "write", json!({"ttl_ms": 1500})).await);
     // Bob waits longer than the idle limit; he is not reaped meanwhile.
-    let granted = call(&bob, "acquire_locks", json!({"locks": [{"function": "demo::f", "mode": "write"}], "wait_ms": 20000, "session": bob_session})).await;
+    let bob_wait = json!({"wait_ms": 20000, "session": bob_session});
+    let granted = acquire_with(&bob, "demo::f", "write", bob_wait).await;
     ok(&granted);
     // Idle afterwards, he is ended and his lock goes.
     eventually("bob to be reaped", async || {
         s.hub.locks().status().is_empty()
     })
     .await;
-    err(
-        &call(&bob, "release_locks", json!({"session": bob_session})).await,
+    refused(
+        &bob,
+        "release_locks",
+        json!({"session": bob_session}),
         "session_required",
-    );
+    )
+    .await;
 }

@@ -12,13 +12,15 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Client, F, Recorder, call, err, ok, wait_call};
+use common::{
+    Client, EXE, F, Recorder, acquire, call, eventually, ok, refused, spawn_call, wait_call,
+    wait_for_hub,
+};
 use rmcp::ServiceExt;
 use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use serde_json::json;
 
-const EXE: &str = env!("CARGO_BIN_EXE_cograph");
 const TOKEN: &str = "s3cret-token-for-the-serve-cli-test";
 
 /// A `cograph serve` process on 127.0.0.1:0 over a fresh data directory,
@@ -41,14 +43,7 @@ impl Served {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let addr = loop {
-            if let Some(info) = cograph::mcp::hub::HubInfo::read(dir.path()) {
-                break info.http;
-            }
-            assert!(Instant::now() < deadline, "serve never wrote hub.json");
-            std::thread::sleep(Duration::from_millis(20));
-        };
+        let addr = wait_for_hub(dir.path(), child.id()).http;
         Served { child, dir, addr }
     }
 
@@ -127,12 +122,7 @@ async fn create_f_and_lock_it(client: &Client, purpose: Option<&str>) {
         json!({"ops": [{"create_function": {"text": F}}], "purpose": purpose}),
     )
     .await);
-    ok(&call(
-        client,
-        "acquire_locks",
-        json!({"locks": [{"function": "demo::f", "mode": "write"}]}),
-    )
-    .await);
+    ok(&acquire(client, "demo::f", "write").await);
 }
 
 #[test]
@@ -265,8 +255,7 @@ async fn a_wait_longer_than_the_idle_limit_keeps_its_session() {
     // Bob waits (no progress token: nothing flows on his session meanwhile)
     // for three times the idle limit, while alice stays active.
     let bob = served.client(None).await;
-    let peer = bob.peer().clone();
-    let waiting = tokio::spawn(async move { peer.call_tool(wait_call("demo::f", None)).await });
+    let waiting = spawn_call(&bob, wait_call("demo::f", None));
     let t0 = Instant::now();
     while t0.elapsed() < Duration::from_secs(3) {
         ok(&call(&alice, "lock_status", json!({})).await);
@@ -300,23 +289,17 @@ async fn an_idle_http_session_ends_and_its_locks_go() {
     // Alice falls silent. Bob, active, is denied until her session idles
     // out; then the lock is his.
     let bob = served.client(None).await;
-    let lock = json!({"locks": [{"function": "demo::f", "mode": "write"}]});
-    err(
-        &call(&bob, "acquire_locks", lock.clone()).await,
+    refused(
+        &bob,
+        "acquire_locks",
+        common::lock_args("demo::f", "write"),
         "lock_denied",
-    );
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let r = call(&bob, "acquire_locks", lock.clone()).await;
-        if r.is_error != Some(true) {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "alice's idle session still holds the lock"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    )
+    .await;
+    eventually("alice's idle session to let the lock go", async || {
+        acquire(&bob, "demo::f", "write").await.is_error != Some(true)
+    })
+    .await;
     let agents = ok(&call(&bob, "list_agents", json!({})).await);
     assert_eq!(agents["agents"].as_array().unwrap().len(), 1, "{agents:#}");
     bob.cancel().await.unwrap();

@@ -2,17 +2,18 @@
 //! edits, conflict diffs, rebases, verification gate, read-required, lease
 //! expiry, conflict cap, lock denial, and many concurrent committers.
 
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
 use cograph::graph::{EditOp, FunctionRef, NodeId, Op, Program, Revision, Value, apply};
-use cograph::locks::{LockMode, Transport};
+use cograph::locks::{AgentId, LockMode, Transport};
 use cograph::service::{AgentSession, EditRequest, Hub, HubConfig, OnConflict, ServiceError};
 use cograph::verify::verify_all;
+use common::{F, open_hub};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
-
-const F: &str = "fn demo::f(x: i64) -> i64 {\n  %0 = param 0\n  %1 = const 1\n  %2 = add %0, %1\n  %3 = const 2\n  %4 = mul %0, %3\n  %5 = add %2, %4\n  %6 = return %5\n}\n";
 
 fn fref(name: &str) -> FunctionRef {
     FunctionRef::parse(name).unwrap()
@@ -32,10 +33,7 @@ fn edit(v: serde_json::Value) -> EditRequest {
 async fn hub_with(
     config: impl FnOnce(&mut HubConfig),
 ) -> (tempfile::TempDir, Arc<Hub>, AgentSession) {
-    let dir = tempfile::tempdir().unwrap();
-    let mut c = HubConfig::new(dir.path());
-    config(&mut c);
-    let hub = Hub::open(c).unwrap();
+    let (dir, hub) = open_hub(config);
     let setup = hub.connect("setup", Transport::InProcess);
     hub.propose(
         setup.id(),
@@ -259,23 +257,33 @@ async fn blind_writes_are_refused_with_read_required() {
     hub.propose(c.id(), req).await.unwrap();
 }
 
-#[tokio::test]
-async fn edit_on_an_expired_lease_after_another_commit_is_lock_expired() {
-    let (_d, hub, _s) = hub().await;
-    let a = hub.connect("alice", Transport::InProcess);
-    let b = hub.connect("bob", Transport::InProcess);
-    let never = CancellationToken::new();
+/// Takes the write lock on `demo::f` for `agent` without waiting, with a
+/// lease of `ttl` (the default when `None`).
+async fn lock_f(hub: &Hub, agent: AgentId, ttl: Option<Duration>) {
     hub.acquire(
-        a.id(),
+        agent,
         &[(fref("demo::f"), LockMode::Write)],
         Duration::ZERO,
-        Some(Duration::from_millis(1000)),
+        ttl,
         None,
-        &never,
+        &CancellationToken::new(),
         None,
     )
     .await
     .unwrap();
+}
+
+/// On tokio's paused clock: the lease lapses because the test advances the
+/// clock, and no wall-clock time passes. Awaiting a commit waits for the
+/// store's writer, a std thread the runtime cannot see; meanwhile tokio
+/// auto-advances to its next timer, which only moves the clock further
+/// past the expiry this test is about.
+#[tokio::test(start_paused = true)]
+async fn edit_on_an_expired_lease_after_another_commit_is_lock_expired() {
+    let (_d, hub, _s) = hub().await;
+    let a = hub.connect("alice", Transport::InProcess);
+    let b = hub.connect("bob", Transport::InProcess);
+    lock_f(&hub, a.id(), Some(Duration::from_millis(1000))).await;
     hub.read_function(a.id(), &fref("demo::f")).unwrap();
     // While alice holds it, bob cannot edit.
     hub.read_function(b.id(), &fref("demo::f")).unwrap();
@@ -284,19 +292,9 @@ async fn edit_on_an_expired_lease_after_another_commit_is_lock_expired() {
         panic!("{err:?}")
     };
     assert_eq!(locked[0].holders[0].agent, a.id());
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    tokio::time::advance(Duration::from_millis(1100)).await;
     // The lease lapsed: bob takes the lock and commits.
-    hub.acquire(
-        b.id(),
-        &[(fref("demo::f"), LockMode::Write)],
-        Duration::ZERO,
-        None,
-        None,
-        &never,
-        None,
-    )
-    .await
-    .unwrap();
+    lock_f(&hub, b.id(), None).await;
     hub.propose(b.id(), set_const(3, 3)).await.unwrap();
     hub.release(b.id(), None).unwrap();
     let err = hub.propose(a.id(), set_const(1, 10)).await.unwrap_err();

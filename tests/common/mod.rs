@@ -10,14 +10,18 @@ use std::time::Duration;
 use cograph::locks::Transport;
 use cograph::mcp::CographServer;
 use cograph::mcp::http::{self, HttpConfig};
+use cograph::mcp::hub::HubInfo;
 use cograph::service::{Hub, HubConfig};
 use rmcp::model::{
     CallToolRequestParams, CallToolResult, ClientConfig, ProgressNotificationParam, ProtocolVersion,
 };
-use rmcp::service::{ClientLifecycleMode, ClientServiceExt, NotificationContext, RunningService};
+use rmcp::service::{
+    ClientLifecycleMode, ClientServiceExt, NotificationContext, Peer, RunningService,
+};
 use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::{ClientHandler, RoleClient, ServiceExt};
 use serde_json::{Value, json};
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 pub type Client = RunningService<RoleClient, Recorder>;
@@ -45,6 +49,16 @@ impl ClientHandler for Recorder {
 pub const F: &str = "fn demo::f(x: i64) -> i64 {\n  %0 = param 0\n  %1 = const 1\n  %2 = add %0, %1\n  %3 = const 2\n  %4 = mul %0, %3\n  %5 = add %2, %4\n  %6 = return %5\n}\n";
 pub const G: &str = "fn demo::g() -> i64 {\n  %0 = const 5\n  %1 = return %0\n}\n";
 
+/// A hub on a fresh, empty store in a temporary directory (removed when
+/// the directory is dropped). Must run inside a tokio runtime.
+pub fn open_hub(configure: impl FnOnce(&mut HubConfig)) -> (tempfile::TempDir, Arc<Hub>) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = HubConfig::new(dir.path());
+    configure(&mut config);
+    let hub = Hub::open(config).unwrap();
+    (dir, hub)
+}
+
 pub struct Server {
     pub dir: tempfile::TempDir,
     pub hub: Arc<Hub>,
@@ -61,10 +75,7 @@ impl Server {
     }
 
     pub async fn start_with(configure: impl FnOnce(&mut HubConfig)) -> Server {
-        let dir = tempfile::tempdir().unwrap();
-        let mut config = HubConfig::new(dir.path());
-        configure(&mut config);
-        let hub = Hub::open(config).unwrap();
+        let (dir, hub) = open_hub(configure);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let shutdown = CancellationToken::new();
@@ -140,28 +151,29 @@ impl Drop for Server {
     }
 }
 
-pub async fn call(client: &Client, tool: &str, args: Value) -> CallToolResult {
+/// The request parameters of a `tools/call` of `tool` with `args`.
+pub fn params(tool: &str, args: Value) -> CallToolRequestParams {
     let Value::Object(map) = args else {
         panic!("arguments must be an object")
     };
-    client
-        .call_tool(CallToolRequestParams::new(tool.to_string()).with_arguments(map))
+    CallToolRequestParams::new(tool.to_string()).with_arguments(map)
+}
+
+/// Calls a tool, panicking on a protocol-level error (a tool error is a
+/// result). Takes any client's peer, whatever its handler.
+pub async fn call(client: &Peer<RoleClient>, tool: &str, args: Value) -> CallToolResult {
+    try_call(client, tool, args)
         .await
         .unwrap_or_else(|e| panic!("{tool} failed at the protocol level: {e}"))
 }
 
 /// Like `call`, but returns the protocol-level error instead of panicking.
 pub async fn try_call(
-    client: &Client,
+    client: &Peer<RoleClient>,
     tool: &str,
     args: Value,
 ) -> Result<CallToolResult, rmcp::ServiceError> {
-    let Value::Object(map) = args else {
-        panic!("arguments must be an object")
-    };
-    client
-        .call_tool(CallToolRequestParams::new(tool.to_string()).with_arguments(map))
-        .await
+    client.call_tool(params(tool, args)).await
 }
 
 /// The structured content of a successful result.
@@ -205,8 +217,9 @@ pub fn text(result: &CallToolResult) -> String {
         .join("\n")
 }
 
-/// Registers a stateless client and returns its session handle.
-pub async fn register(client: &Client, name: &str) -> (String, String) {
+/// Registers a stateless client and returns its session handle and
+/// agent id.
+pub async fn register(client: &Peer<RoleClient>, name: &str) -> (String, String) {
     let r = ok(&call(client, "register_agent", json!({"name": name})).await);
     (
         r["session"].as_str().expect("a session handle").to_string(),
@@ -214,8 +227,130 @@ pub async fn register(client: &Client, name: &str) -> (String, String) {
     )
 }
 
+/// The caller's public agent id (register_agent with no arguments changes
+/// nothing).
+pub async fn agent_id(client: &Peer<RoleClient>) -> String {
+    let r = ok(&call(client, "register_agent", json!({})).await);
+    r["agent_id"].as_str().unwrap().to_string()
+}
+
+/// Reads a function (get_function), which records it as the caller's base.
+pub async fn read(client: &Peer<RoleClient>, function: &str) -> Value {
+    ok(&call(client, "get_function", json!({"function": function})).await)
+}
+
+/// `args` with the fields of the object `more` added (or replaced).
+pub fn with(mut args: Value, more: Value) -> Value {
+    let (Value::Object(to), Value::Object(from)) = (&mut args, more) else {
+        panic!("both must be objects")
+    };
+    to.extend(from);
+    args
+}
+
+/// `acquire_locks` arguments for one lock (`mode` is `read` or `write`),
+/// without waiting.
+pub fn lock_args(function: &str, mode: &str) -> Value {
+    json!({"locks": [{"function": function, "mode": mode}]})
+}
+
+/// Asks for one lock, without waiting.
+pub async fn acquire(client: &Peer<RoleClient>, function: &str, mode: &str) -> CallToolResult {
+    acquire_with(client, function, mode, json!({})).await
+}
+
+/// Asks for one lock with more arguments (`wait_ms`, `ttl_ms`, `purpose`,
+/// `session`).
+pub async fn acquire_with(
+    client: &Peer<RoleClient>,
+    function: &str,
+    mode: &str,
+    more: Value,
+) -> CallToolResult {
+    call(
+        client,
+        "acquire_locks",
+        with(lock_args(function, mode), more),
+    )
+    .await
+}
+
+/// The request parameters of an `acquire_locks` of one lock, with more
+/// arguments: for `spawn_call` and `send_cancellable_request`.
+pub fn acquire_params(function: &str, mode: &str, more: Value) -> CallToolRequestParams {
+    params("acquire_locks", with(lock_args(function, mode), more))
+}
+
+/// Starts a call (one that waits, such as `wait_call`) in a task of its
+/// own; aborting the task drops the call, which cancels it.
+pub fn spawn_call(
+    client: &Peer<RoleClient>,
+    params: CallToolRequestParams,
+) -> JoinHandle<Result<CallToolResult, rmcp::ServiceError>> {
+    let peer = client.clone();
+    tokio::spawn(async move { peer.call_tool(params).await })
+}
+
+/// The program as `verify_all` reports it: (revision, root hash).
+pub async fn program_state(client: &Peer<RoleClient>) -> (u64, String) {
+    let v = ok(&call(client, "verify_all", json!({})).await);
+    assert_eq!(v["ok"], true, "the committed program verifies: {v:#}");
+    (
+        v["revision"].as_u64().unwrap(),
+        v["root_hash"].as_str().unwrap().to_string(),
+    )
+}
+
+/// Makes a call that must be refused with `code` (see `err`) and checks
+/// that it changed nothing: the revision and root hash are the same after.
+/// Returns the error's structured content.
+pub async fn refused(client: &Peer<RoleClient>, tool: &str, args: Value, code: &str) -> Value {
+    let before = program_state(client).await;
+    let e = err(&call(client, tool, args).await, code);
+    assert_eq!(
+        program_state(client).await,
+        before,
+        "a refused {tool} ({code}) changed the program"
+    );
+    e
+}
+
+/// Who holds a lock on `function` and who waits for it, by agent name, as
+/// `lock_status` shows them.
+pub async fn lock_queue(client: &Peer<RoleClient>, function: &str) -> (Vec<String>, Vec<String>) {
+    let status = ok(&call(client, "lock_status", json!({"function": function})).await);
+    let names = |key: &str| -> Vec<String> {
+        status["locks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|l| l[key].as_array().unwrap().clone())
+            .map(|a| a["agent_name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    (names("holders"), names("waiters"))
+}
+
+/// The locks the caller holds, as (function, mode), per `lock_status`.
+pub async fn my_locks(client: &Peer<RoleClient>) -> Vec<(String, String)> {
+    let status = ok(&call(client, "lock_status", json!({})).await);
+    status["yours"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            (
+                l["function"].as_str().unwrap().to_string(),
+                l["mode"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// Waits until `check` holds, polling; fails the test after a generous
+/// 20 s.
 pub async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     while !check().await {
         assert!(
             tokio::time::Instant::now() < deadline,
@@ -228,16 +363,32 @@ pub async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
 /// An `acquire_locks` call that waits up to 60 s for a write lock on
 /// `function`, with a progress token if given.
 pub fn wait_call(function: &str, progress_token: Option<i64>) -> CallToolRequestParams {
-    let mut params = CallToolRequestParams::new("acquire_locks").with_arguments(
-        json!({"locks": [{"function": function, "mode": "write"}], "wait_ms": 60000})
-            .as_object()
-            .unwrap()
-            .clone(),
-    );
+    let mut params = acquire_params(function, "write", json!({"wait_ms": 60000}));
     if let Some(t) = progress_token {
         params.meta = Some(rmcp::model::RequestMetaObject::with_progress_token(
             rmcp::model::ProgressToken(rmcp::model::NumberOrString::Number(t)),
         ));
     }
     params
+}
+
+/// The `cograph` binary of this build.
+pub const EXE: &str = env!("CARGO_BIN_EXE_cograph");
+
+/// Waits (at most 20 s) until the hub with process id `pid` has written
+/// its `hub.json` in `dir`, and returns what it wrote.
+pub fn wait_for_hub(dir: &std::path::Path, pid: u32) -> HubInfo {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(info) = HubInfo::read(dir)
+            && info.pid == pid
+        {
+            return info;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the server (pid {pid}) never wrote hub.json"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
