@@ -16,7 +16,7 @@
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
-use tokio::sync::Notify;
+use tokio::sync::{Notify, watch};
 use tokio::time::Instant;
 
 use super::agents::AgentId;
@@ -33,6 +33,8 @@ pub struct LockTable {
     pub(super) clock: Clock,
     /// Wakes the sweeper when a grant expires before it planned to wake.
     pub(super) sweeper: Notify,
+    /// `Some(reason)` once the mutex was found poisoned (see `lock_state`).
+    poisoned: watch::Sender<Option<String>>,
 }
 
 /// Reads the clock once per operation. Wall-clock times (for display only)
@@ -68,6 +70,7 @@ impl LockTable {
             config,
             clock: Clock::new(),
             sweeper: Notify::new(),
+            poisoned: watch::channel(None).0,
         })
     }
 
@@ -75,10 +78,36 @@ impl LockTable {
         &self.config
     }
 
+    /// Holds `Some(reason)` once the table's state may be broken (its
+    /// mutex was poisoned by a panic); the hub must then stop, as it does
+    /// on a store write failure. A receiver taken afterwards sees the
+    /// reason at once.
+    pub fn poisoned(&self) -> watch::Receiver<Option<String>> {
+        self.poisoned.subscribe()
+    }
+
     pub(super) fn lock_state(&self) -> MutexGuard<'_, State> {
-        // A panic while holding the lock would be a bug in this module; the
-        // state is still consistent between operations, so keep serving.
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+        self.state.lock().unwrap_or_else(|poison| {
+            // A poisoned mutex means a panic happened in the middle of an
+            // update, so the state may be half-changed (a holder gone from
+            // its function but not from its agent's list, a request out of
+            // its queue but not settled). Granting on it could break the
+            // rules the table exists to keep, silently. So the hub stops,
+            // as it does on a store write failure: the first caller to see
+            // the poison sends the reason, and the server shuts down on it.
+            // The call in hand still completes on the state as it is, so
+            // that one panic does not become a panic in every call while
+            // the server stops.
+            self.poisoned.send_if_modified(|reason| {
+                let first = reason.is_none();
+                if first {
+                    *reason =
+                        Some("lock table mutex poisoned by a panic: the hub must restart".into());
+                }
+                first
+            });
+            poison.into_inner()
+        })
     }
 
     /// Releases the state and wakes the sweeper if a grant made under it
@@ -195,6 +224,19 @@ impl LockTable {
 }
 
 #[cfg(test)]
+impl LockTable {
+    /// Panics while holding the state's guard, as a bug in the middle of an
+    /// update would, and catches the panic: the mutex is left poisoned.
+    fn poison_by_panic(&self) {
+        let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _guard = self.lock_state();
+            panic!("a bug in the middle of an update (on purpose, in a test)");
+        }));
+        assert!(caught.is_err());
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use crate::locks::types::req;
@@ -263,5 +305,31 @@ mod tests {
         let mut r = req(AgentId(1), &[(1, LockMode::Read)]);
         r.ttl = Some(Duration::ZERO);
         assert!(matches!(t.try_acquire(&r), Err(AcquireError::Invalid(_))));
+    }
+
+    #[test]
+    fn a_poisoned_mutex_is_reported_once_and_the_table_still_answers() {
+        let t = LockTable::new(LockConfig::default());
+        let mut before = t.poisoned();
+        t.try_acquire(&req(AgentId(1), &[(1, LockMode::Write)]))
+            .unwrap();
+        assert!(!before.has_changed().unwrap(), "no poison yet");
+        t.poison_by_panic();
+        // The first call after the panic finds the poison, reports it and
+        // still answers from the state as it is.
+        let status = t.status();
+        assert_eq!(status.len(), 1);
+        assert_eq!(status[0].holders[0].agent, AgentId(1));
+        assert!(before.has_changed().unwrap());
+        let reason = before.borrow_and_update().clone().expect("a reason");
+        assert!(reason.contains("poisoned"), "{reason}");
+        // Later calls keep answering, and do not report again.
+        assert!(matches!(
+            t.try_acquire(&req(AgentId(2), &[(1, LockMode::Read)])),
+            Err(AcquireError::Denied(_))
+        ));
+        assert!(!before.has_changed().unwrap(), "reported once");
+        // A receiver taken afterwards sees the reason at once.
+        assert_eq!(t.poisoned().borrow().as_deref(), Some(reason.as_str()));
     }
 }
