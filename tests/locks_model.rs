@@ -13,14 +13,16 @@
 //!   cycle in the model's wait-for graph;
 //! - every grant's fencing token is higher than every earlier grant's.
 
+#[path = "common/locks.rs"]
+mod locks_support;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
 use cograph::graph::FunctionId;
-use cograph::locks::{
-    AcquireError, AgentId, Grant, LockConfig, LockMode, LockRequest, LockTable, LockTarget,
-};
+use cograph::locks::{AcquireError, AgentId, Grant, LockConfig, LockMode, LockTable};
+use locks_support::{req, settle};
 use proptest::prelude::*;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -253,19 +255,8 @@ fn run(steps: Vec<Step>) {
                     let t = normalise(&targets);
                     let before = model.holdings(agent);
                     let expect = model.grantable(agent, &t, None);
-                    let req = LockRequest {
-                        agent: id(agent),
-                        targets: t
-                            .iter()
-                            .map(|(f, m)| LockTarget {
-                                function: FunctionId(*f),
-                                mode: *m,
-                            })
-                            .collect(),
-                        ttl: Some(Duration::from_millis(ttl)),
-                        purpose: None,
-                    };
-                    match table.try_acquire(&req) {
+                    let request = req(id(agent).0, &t, Some(ttl));
+                    match table.try_acquire(&request) {
                         Ok(grant) => {
                             assert!(expect, "granted {t:?} to {agent} against the model");
                             check_token(&mut model, &grant, floor);
@@ -297,24 +288,13 @@ fn run(steps: Vec<Step>) {
                     let deadlock = !immediate && model.deadlocks(agent, &t);
                     let seq = next_seq;
                     next_seq += 1;
-                    let req = LockRequest {
-                        agent: id(agent),
-                        targets: t
-                            .iter()
-                            .map(|(f, m)| LockTarget {
-                                function: FunctionId(*f),
-                                mode: *m,
-                            })
-                            .collect(),
-                        ttl: Some(Duration::from_millis(ttl)),
-                        purpose: None,
-                    };
+                    let request = req(id(agent).0, &t, Some(ttl));
                     let table2 = table.clone();
                     let tx = done_tx.clone();
                     tokio::spawn(async move {
                         let result = table2
                             .acquire(
-                                req,
+                                request,
                                 Duration::from_millis(wait),
                                 &CancellationToken::new(),
                                 None,
@@ -424,12 +404,6 @@ fn run(steps: Vec<Step>) {
         }
         sweeper.abort();
     });
-}
-
-async fn settle() {
-    for _ in 0..20 {
-        tokio::task::yield_now().await;
-    }
 }
 
 fn check(table: &Arc<LockTable>, model: &Model) {
