@@ -480,6 +480,19 @@ proptest! {
     }
 }
 
+/// Regression (the first seed in locks_model.proptest-regressions): grants
+/// applied to the model in the order the waiters report them instead of
+/// the order the table made them. Agent 1 waits twice for a read of f4
+/// (70 ms lease, then 30 ms) behind agent 2's write. When that lease lapses
+/// at t=30, one pump grants both: the first request, then the second as a
+/// refresh, which replaces the lease, so it ends at t=60. The second waiter
+/// is woken first (dequeuing the first request wakes those behind it before
+/// the granted one is notified), so the waiters report in reverse. A model
+/// that applies grants in report order takes the 30 ms grant, then the
+/// 70 ms one, expects agent 1 to hold f4 until t=100 and disagrees with the
+/// table at t=60; hence `run` applies finished waits in token order, and
+/// without that sort this case fails. It also fails if the table let a
+/// refresh keep a longer lease instead of replacing it.
 #[test]
 fn regression_refresh_by_a_second_waiter() {
     run(vec![
