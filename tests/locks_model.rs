@@ -13,14 +13,16 @@
 //!   cycle in the model's wait-for graph;
 //! - every grant's fencing token is higher than every earlier grant's.
 
+#[path = "common/locks.rs"]
+mod locks_support;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
 use cograph::graph::FunctionId;
-use cograph::locks::{
-    AcquireError, AgentId, Grant, LockConfig, LockMode, LockRequest, LockTable, LockTarget,
-};
+use cograph::locks::{AcquireError, AgentId, Grant, LockConfig, LockMode, LockTable};
+use locks_support::{req, settle};
 use proptest::prelude::*;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -253,19 +255,8 @@ fn run(steps: Vec<Step>) {
                     let t = normalise(&targets);
                     let before = model.holdings(agent);
                     let expect = model.grantable(agent, &t, None);
-                    let req = LockRequest {
-                        agent: id(agent),
-                        targets: t
-                            .iter()
-                            .map(|(f, m)| LockTarget {
-                                function: FunctionId(*f),
-                                mode: *m,
-                            })
-                            .collect(),
-                        ttl: Some(Duration::from_millis(ttl)),
-                        purpose: None,
-                    };
-                    match table.try_acquire(&req) {
+                    let request = req(id(agent).0, &t, Some(ttl));
+                    match table.try_acquire(&request) {
                         Ok(grant) => {
                             assert!(expect, "granted {t:?} to {agent} against the model");
                             check_token(&mut model, &grant, floor);
@@ -297,24 +288,13 @@ fn run(steps: Vec<Step>) {
                     let deadlock = !immediate && model.deadlocks(agent, &t);
                     let seq = next_seq;
                     next_seq += 1;
-                    let req = LockRequest {
-                        agent: id(agent),
-                        targets: t
-                            .iter()
-                            .map(|(f, m)| LockTarget {
-                                function: FunctionId(*f),
-                                mode: *m,
-                            })
-                            .collect(),
-                        ttl: Some(Duration::from_millis(ttl)),
-                        purpose: None,
-                    };
+                    let request = req(id(agent).0, &t, Some(ttl));
                     let table2 = table.clone();
                     let tx = done_tx.clone();
                     tokio::spawn(async move {
                         let result = table2
                             .acquire(
-                                req,
+                                request,
                                 Duration::from_millis(wait),
                                 &CancellationToken::new(),
                                 None,
@@ -426,12 +406,6 @@ fn run(steps: Vec<Step>) {
     });
 }
 
-async fn settle() {
-    for _ in 0..20 {
-        tokio::task::yield_now().await;
-    }
-}
-
 fn check(table: &Arc<LockTable>, model: &Model) {
     let status = table.status();
     let mut table_held: BTreeMap<u64, BTreeMap<u64, LockMode>> = BTreeMap::new();
@@ -506,6 +480,19 @@ proptest! {
     }
 }
 
+/// Regression (the first seed in locks_model.proptest-regressions): grants
+/// applied to the model in the order the waiters report them instead of
+/// the order the table made them. Agent 1 waits twice for a read of f4
+/// (70 ms lease, then 30 ms) behind agent 2's write. When that lease lapses
+/// at t=30, one pump grants both: the first request, then the second as a
+/// refresh, which replaces the lease, so it ends at t=60. The second waiter
+/// is woken first (dequeuing the first request wakes those behind it before
+/// the granted one is notified), so the waiters report in reverse. A model
+/// that applies grants in report order takes the 30 ms grant, then the
+/// 70 ms one, expects agent 1 to hold f4 until t=100 and disagrees with the
+/// table at t=60; hence `run` applies finished waits in token order, and
+/// without that sort this case fails. It also fails if the table let a
+/// refresh keep a longer lease instead of replacing it.
 #[test]
 fn regression_refresh_by_a_second_waiter() {
     run(vec![

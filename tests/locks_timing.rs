@@ -2,41 +2,24 @@
 //! lapse, waiters granted from the queue, fairness to writers, deadlock
 //! refusal, and waiters that leave (timeout, cancel, drop, agent end).
 
+#[path = "common/locks.rs"]
+mod locks_support;
+
 use std::sync::Arc;
 use std::time::Duration;
 
 use cograph::graph::FunctionId;
 use cograph::locks::{
-    AcquireError, AgentId, LeaseCheck, LockConfig, LockMode, LockRequest, LockTable, LockTarget,
+    AcquireError, AgentId, LeaseCheck, LockConfig, LockMode, LockRequest, LockTable,
 };
+use locks_support::{req, settle};
 use tokio_util::sync::CancellationToken;
-
-fn req(agent: u64, fs: &[(u64, LockMode)], ttl_ms: Option<u64>) -> LockRequest {
-    LockRequest {
-        agent: AgentId(agent),
-        targets: fs
-            .iter()
-            .map(|(f, m)| LockTarget {
-                function: FunctionId(*f),
-                mode: *m,
-            })
-            .collect(),
-        ttl: ttl_ms.map(Duration::from_millis),
-        purpose: None,
-    }
-}
 
 const W: LockMode = LockMode::Write;
 const R: LockMode = LockMode::Read;
 
 fn table() -> Arc<LockTable> {
     LockTable::new(LockConfig::default())
-}
-
-async fn settle() {
-    for _ in 0..20 {
-        tokio::task::yield_now().await;
-    }
 }
 
 type Waiting = tokio::task::JoinHandle<Result<cograph::locks::Grant, AcquireError>>;
@@ -56,6 +39,19 @@ fn spawn_cancellable(
         t.acquire(r, Duration::from_millis(wait_ms), &cancel, None)
             .await
     })
+}
+
+/// Asks to wait a minute for `r`, which must be refused at once as a
+/// deadlock; the cycle it names.
+async fn refused_as_deadlock(t: &LockTable, r: LockRequest) -> Vec<AgentId> {
+    let err = t
+        .acquire(r, Duration::from_secs(60), &CancellationToken::new(), None)
+        .await
+        .unwrap_err();
+    let AcquireError::Deadlock { cycle, .. } = err else {
+        panic!("{err:?}")
+    };
+    cycle
 }
 
 fn queue(t: &LockTable, f: u64) -> Vec<u64> {
@@ -146,18 +142,7 @@ async fn two_and_three_agent_cycles_are_refused_without_revoking_locks() {
     t.try_acquire(&req(2, &[(2, W)], None)).unwrap();
     let w1 = spawn_wait(&t, req(1, &[(2, W)], None), 60_000);
     settle().await;
-    let err = t
-        .acquire(
-            req(2, &[(1, W)], None),
-            Duration::from_secs(60),
-            &CancellationToken::new(),
-            None,
-        )
-        .await
-        .unwrap_err();
-    let AcquireError::Deadlock { cycle, .. } = err else {
-        panic!("{err:?}")
-    };
+    let cycle = refused_as_deadlock(&t, req(2, &[(1, W)], None)).await;
     assert_eq!(cycle, vec![AgentId(2), AgentId(1), AgentId(2)]);
     assert_eq!(t.held_by(AgentId(1)).len(), 1);
     assert_eq!(t.held_by(AgentId(2)).len(), 1);
@@ -172,18 +157,7 @@ async fn two_and_three_agent_cycles_are_refused_without_revoking_locks() {
     t.try_acquire(&req(3, &[(3, W)], None)).unwrap();
     let w3 = spawn_wait(&t, req(3, &[(1, W)], None), 60_000);
     settle().await;
-    let err = t
-        .acquire(
-            req(2, &[(3, R)], None),
-            Duration::from_secs(60),
-            &CancellationToken::new(),
-            None,
-        )
-        .await
-        .unwrap_err();
-    let AcquireError::Deadlock { cycle, .. } = err else {
-        panic!("{err:?}")
-    };
+    let cycle = refused_as_deadlock(&t, req(2, &[(3, R)], None)).await;
     assert_eq!(cycle, vec![AgentId(2), AgentId(3), AgentId(1), AgentId(2)]);
     for a in 1..=3 {
         assert_eq!(t.held_by(AgentId(a)).len(), 1, "agent {a} kept its lock");

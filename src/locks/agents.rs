@@ -115,6 +115,12 @@ impl AgentInfo {
     pub fn calls_in_flight(&self) -> usize {
         self.in_flight.load(Ordering::Relaxed)
     }
+
+    /// Returns true if and only if, at `now`, the agent has no call in
+    /// flight and has been inactive for longer than `idle`.
+    fn idle_at(&self, now: tokio::time::Instant, idle: Duration) -> bool {
+        self.calls_in_flight() == 0 && now.saturating_duration_since(self.last_active_at) > idle
+    }
 }
 
 #[derive(Default)]
@@ -250,9 +256,7 @@ impl AgentRegistry {
     pub fn remove_if_idle(&self, id: AgentId, idle: Duration) -> Option<AgentInfo> {
         let now = tokio::time::Instant::now();
         let (_, info) = self.agents.remove_if(&id, |_, a| {
-            a.transport == Transport::HttpStateless
-                && a.calls_in_flight() == 0
-                && now.saturating_duration_since(a.last_active_at) > idle
+            a.transport == Transport::HttpStateless && a.idle_at(now, idle)
         })?;
         if let Some((_, handle)) = self.handles.remove(&id) {
             self.sessions.remove(&handle);
@@ -278,9 +282,7 @@ impl AgentRegistry {
     /// than `idle`; an agent that is gone counts as idle.
     pub fn is_idle(&self, id: AgentId, idle: Duration) -> bool {
         let now = tokio::time::Instant::now();
-        self.agents.get(&id).is_none_or(|a| {
-            a.calls_in_flight() == 0 && now.saturating_duration_since(a.last_active_at) > idle
-        })
+        self.agents.get(&id).is_none_or(|a| a.idle_at(now, idle))
     }
 
     /// Stateless agents idle for longer than `idle` with no call in flight.
@@ -288,12 +290,7 @@ impl AgentRegistry {
         let now = tokio::time::Instant::now();
         self.agents
             .iter()
-            .filter(|e| {
-                let a = e.value();
-                a.transport == Transport::HttpStateless
-                    && a.calls_in_flight() == 0
-                    && now.saturating_duration_since(a.last_active_at) > idle
-            })
+            .filter(|e| e.transport == Transport::HttpStateless && e.idle_at(now, idle))
             .map(|e| *e.key())
             .collect()
     }

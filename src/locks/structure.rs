@@ -29,21 +29,56 @@ impl StructureLock {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-    use std::time::Duration;
+    use std::pin::{Pin, pin};
+    use std::task::{Context, Poll, Waker};
 
-    #[tokio::test]
-    async fn exclusive_waits_for_shared_and_blocks_new_shared() {
-        let lock = std::sync::Arc::new(StructureLock::new());
-        let shared = lock.shared().await;
-        let l2 = lock.clone();
-        let writer = tokio::spawn(async move {
-            let _g = l2.exclusive().await;
-        });
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        assert!(!writer.is_finished());
+    use super::*;
+
+    /// Polls a future once with a waker that does nothing: its output if it
+    /// is ready now, without waiting for anything or anyone.
+    fn ready_now<F: Future>(f: Pin<&mut F>) -> Option<F::Output> {
+        match f.poll(&mut Context::from_waker(Waker::noop())) {
+            Poll::Ready(out) => Some(out),
+            Poll::Pending => None,
+        }
+    }
+
+    #[test]
+    fn exclusive_is_not_granted_while_shared_is_held() {
+        let lock = StructureLock::new();
+        let shared = ready_now(pin!(lock.shared())).expect("a free lock");
+        let mut exclusive = pin!(lock.exclusive());
+        assert!(
+            ready_now(exclusive.as_mut()).is_none(),
+            "exclusive granted beside a shared holder"
+        );
         drop(shared);
-        writer.await.unwrap();
-        let _again = lock.shared().await;
+        assert!(
+            ready_now(exclusive.as_mut()).is_some(),
+            "exclusive not granted once the shared holder left"
+        );
+    }
+
+    #[test]
+    fn new_shared_does_not_get_in_ahead_of_a_queued_exclusive() {
+        let lock = StructureLock::new();
+        let first = ready_now(pin!(lock.shared())).expect("a free lock");
+        let mut exclusive = pin!(lock.exclusive());
+        assert!(ready_now(exclusive.as_mut()).is_none());
+        // Shared would be compatible with the shared holder, but an
+        // exclusive request is queued: the new one waits behind it.
+        let mut late = pin!(lock.shared());
+        assert!(
+            ready_now(late.as_mut()).is_none(),
+            "a new shared got in ahead of the queued exclusive"
+        );
+        drop(first);
+        let exclusive = ready_now(exclusive.as_mut()).expect("the exclusive goes first");
+        assert!(
+            ready_now(late.as_mut()).is_none(),
+            "shared beside exclusive"
+        );
+        drop(exclusive);
+        assert!(ready_now(late.as_mut()).is_some());
     }
 }

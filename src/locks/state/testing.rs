@@ -1,0 +1,85 @@
+//! Helpers for the unit tests of the state (this folder and `state.rs`):
+//! clock readings made by hand, and requests in one line. Test code only.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+use super::{Admitted, Now, RequestId, State};
+use crate::locks::agents::AgentId;
+use crate::locks::types::{AcquireError, Denial, Grant, HolderView, LockMode, targets};
+
+pub(super) const R: LockMode = LockMode::Read;
+pub(super) const W: LockMode = LockMode::Write;
+pub(super) const A: AgentId = AgentId(1);
+pub(super) const B: AgentId = AgentId(2);
+pub(super) const C: AgentId = AgentId(3);
+pub(super) const D: AgentId = AgentId(4);
+
+/// The lease of every test request.
+pub(super) const TTL: Duration = Duration::from_secs(60);
+
+/// A clock reading to start a test from; `later` moves it on.
+pub(super) fn start() -> Now {
+    Now {
+        instant: Instant::now(),
+        system: SystemTime::UNIX_EPOCH,
+    }
+}
+
+pub(super) fn later(now: Now, ms: u64) -> Now {
+    let d = Duration::from_millis(ms);
+    Now {
+        instant: now.instant + d,
+        system: now.system + d,
+    }
+}
+
+impl State {
+    /// `agent` asks for `fs` without waiting.
+    pub(super) fn ask(
+        &mut self,
+        agent: AgentId,
+        fs: &[(u64, LockMode)],
+        now: Now,
+    ) -> Result<Grant, AcquireError> {
+        self.try_acquire(agent, &targets(fs), TTL, None, now)
+    }
+
+    /// `agent` asks for `fs` ready to wait: granted, queued or refused.
+    pub(super) fn ask_to_wait(
+        &mut self,
+        agent: AgentId,
+        fs: &[(u64, LockMode)],
+        now: Now,
+    ) -> Result<Admitted, AcquireError> {
+        let notify = Arc::new(Notify::new());
+        self.admit(agent, &targets(fs), TTL, None, now, notify)
+    }
+
+    /// `agent` asks for `fs` ready to wait and must be queued.
+    pub(super) fn queue(&mut self, agent: AgentId, fs: &[(u64, LockMode)], now: Now) -> RequestId {
+        match self.ask_to_wait(agent, fs, now) {
+            Ok(Admitted::Queued(rid)) => rid,
+            Ok(Admitted::Granted(g)) => panic!("granted at once: {g:?}"),
+            Err(e) => panic!("refused: {e:?}"),
+        }
+    }
+
+    /// The denial `agent` gets for `fs` now (as a new request).
+    pub(super) fn denied(&mut self, agent: AgentId, fs: &[(u64, LockMode)], now: Now) -> Denial {
+        match self.ask(agent, fs, now) {
+            Err(AcquireError::Denied(d)) => d,
+            other => panic!("not denied: {other:?}"),
+        }
+    }
+}
+
+/// The agents of some holders, in id order.
+pub(super) fn agents(views: &[HolderView]) -> Vec<AgentId> {
+    let mut out: Vec<AgentId> = views.iter().map(|h| h.agent).collect();
+    out.sort();
+    out
+}
