@@ -227,7 +227,7 @@ impl LockTable {
 impl LockTable {
     /// Panics while holding the state's guard, as a bug in the middle of an
     /// update would, and catches the panic: the mutex is left poisoned.
-    fn poison_by_panic(&self) {
+    pub(crate) fn poison_by_panic(&self) {
         let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             let _guard = self.lock_state();
             panic!("a bug in the middle of an update (on purpose, in a test)");

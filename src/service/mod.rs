@@ -211,15 +211,18 @@ impl Hub {
             hub.shutdown.clone(),
             async |hub| reap_idle_agents(&hub),
         ));
-        let store_failure = tokio::spawn(stop_when(
-            Arc::downgrade(&hub),
-            hub.store.fatal(),
-            hub.shutdown.clone(),
-        ));
-        hub.tasks
-            .lock()
-            .expect("tasks lock")
-            .extend([sweeper, reaper, store_failure]);
+        // A store failure and a poisoned lock table stop the hub alike.
+        let stoppers = [hub.store.fatal(), hub.locks.poisoned()].map(|reason| {
+            tokio::spawn(stop_when(
+                Arc::downgrade(&hub),
+                reason,
+                hub.shutdown.clone(),
+            ))
+        });
+        let mut tasks = hub.tasks.lock().expect("tasks lock");
+        tasks.extend([sweeper, reaper]);
+        tasks.extend(stoppers);
+        drop(tasks);
         Ok(hub)
     }
 
@@ -546,6 +549,26 @@ mod tests {
             program
                 .id_of(&QualifiedName::new("m::after").unwrap())
                 .is_none()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_poisoned_lock_table_stops_the_hub() {
+        let dir = tempfile::tempdir().unwrap();
+        let hub = Hub::open(HubConfig::new(dir.path())).unwrap();
+        let mut fatal = hub.fatal();
+        hub.locks.poison_by_panic();
+        // The next call into the table finds the poison; it still answers.
+        assert!(hub.lock_status().is_empty());
+        let reason = tokio::time::timeout(Duration::from_secs(30), fatal.wait_for(Option::is_some))
+            .await
+            .expect("the hub is told to stop")
+            .unwrap()
+            .clone();
+        assert!(
+            reason.unwrap().contains("lock table"),
+            "{:?}",
+            hub.fatal().borrow()
         );
     }
 
