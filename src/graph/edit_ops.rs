@@ -148,6 +148,25 @@ pub enum EditOp {
     },
 }
 
+/// The function an op works on, as `&` or `&mut` as `$op` is: one list of
+/// the ops that name an existing function, for both accessors.
+macro_rules! target_of {
+    ($op:expr) => {
+        match $op {
+            EditOp::AddNode { function, .. }
+            | EditOp::RemoveNode { function, .. }
+            | EditOp::SetInputs { function, .. }
+            | EditOp::SetOp { function, .. }
+            | EditOp::SetSignature { function, .. }
+            | EditOp::SetDoc { function, .. }
+            | EditOp::ReplaceBody { function, .. }
+            | EditOp::DeleteFunction { function }
+            | EditOp::RenameFunction { function, .. } => Some(function),
+            EditOp::CreateFunction { .. } => None,
+        }
+    };
+}
+
 impl EditOp {
     pub fn kind(&self) -> &'static str {
         match self {
@@ -166,18 +185,7 @@ impl EditOp {
 
     /// The existing function this op works on; `None` for `create_function`.
     pub fn target(&self) -> Option<&FunctionRef> {
-        match self {
-            EditOp::AddNode { function, .. }
-            | EditOp::RemoveNode { function, .. }
-            | EditOp::SetInputs { function, .. }
-            | EditOp::SetOp { function, .. }
-            | EditOp::SetSignature { function, .. }
-            | EditOp::SetDoc { function, .. }
-            | EditOp::ReplaceBody { function, .. }
-            | EditOp::DeleteFunction { function }
-            | EditOp::RenameFunction { function, .. } => Some(function),
-            EditOp::CreateFunction { .. } => None,
-        }
+        target_of!(self)
     }
 
     /// Returns true if and only if this op changes the module structure
@@ -191,18 +199,8 @@ impl EditOp {
         )
     }
 
+    /// [`EditOp::target`], to re-target it.
     pub fn target_mut(&mut self) -> Option<&mut FunctionRef> {
-        match self {
-            EditOp::AddNode { function, .. }
-            | EditOp::RemoveNode { function, .. }
-            | EditOp::SetInputs { function, .. }
-            | EditOp::SetOp { function, .. }
-            | EditOp::SetSignature { function, .. }
-            | EditOp::SetDoc { function, .. }
-            | EditOp::ReplaceBody { function, .. }
-            | EditOp::DeleteFunction { function }
-            | EditOp::RenameFunction { function, .. } => Some(function),
-            EditOp::CreateFunction { .. } => None,
-        }
+        target_of!(self)
     }
 }
