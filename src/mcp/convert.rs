@@ -352,8 +352,8 @@ mod tests {
             => "remove_node", "`##1` is not a function";
         unqualified_function: 1, {"set_doc": {"function": "fib", "doc": "d"}}
             => "set_doc", "`fib` is not a function";
-        bad_node_ref: 3, {"remove_node": {"function": 1, "node": "7"}}
-            => "remove_node", "7";
+        bad_node_ref: 3, {"remove_node": {"function": 1, "node": "%x"}}
+            => "remove_node", "`%x` is not a node";
         unknown_type: 0, {"set_signature": {"function": 1, "params": [], "returns": "int"}}
             => "set_signature", "`int` is not a type";
         bad_new_name: 4, {"rename_function": {"function": 1, "new_name": "nomodule"}}
