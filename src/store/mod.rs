@@ -472,10 +472,13 @@ fn writer_loop(
             Err(e) => {
                 let reason = e.to_string();
                 tracing::error!(error = %reason, "store write failed; stopping");
+                // `fatal` fires before any caller hears of the failure, so
+                // no one can act on a refused commit while the server
+                // still looks healthy.
+                let _ = fatal.send(Some(reason.clone()));
                 for job in batch {
                     let _ = job.ack.send(Err(StoreError::Poisoned(reason.clone())));
                 }
-                let _ = fatal.send(Some(reason.clone()));
                 poisoned = Some(reason);
             }
         }
@@ -856,6 +859,67 @@ pub(super) mod tests {
             .expect("refused");
         assert!(matches!(e, StoreError::Corrupt(_)), "{e}");
         assert!(e.to_string().contains("missing version"), "{e}");
+    }
+
+    fn refused(store: &Store, write: CommitWrite) -> String {
+        match store
+            .submit(write)
+            .blocking_recv()
+            .expect("the writer answers")
+        {
+            Err(StoreError::Poisoned(reason)) => reason,
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_write_failure_refuses_that_batch_and_every_later_one_and_fires_fatal() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = Store::open_with(dir.path(), Failpoint::write_fails_after(2)).unwrap();
+        let fatal = store.fatal();
+        let mut log = Commits::default();
+        commit(&store, log.next(create("m::a", 1)));
+        commit(&store, log.next(create("n::b", 2)));
+        let acknowledged = log.program.clone();
+        assert_eq!(*fatal.borrow(), None);
+
+        let reason = refused(&store, log.next(set_const(1, 3)));
+        assert!(reason.contains("injected"), "{reason}");
+        // `fatal` fired before the refusal was sent.
+        assert_eq!(fatal.borrow().as_deref(), Some(reason.as_str()));
+        // Later commits are refused too, whether queued alone or together.
+        assert_eq!(refused(&store, log.next(set_const(2, 4))), reason);
+        let queued: Vec<_> = (0..3)
+            .map(|k| store.submit(log.next(set_const(1, 10 + k))))
+            .collect();
+        for ack in queued {
+            let r = ack.blocking_recv().unwrap();
+            assert!(matches!(r, Err(StoreError::Poisoned(_))), "{r:?}");
+        }
+        assert_eq!(revisions(&store.all_commits().unwrap()), [1, 2]);
+        drop(store);
+
+        // Reopened without the failpoint: exactly the acknowledged commits.
+        let (store, recovered) = open(dir.path());
+        assert_eq!(recovered.n_commits, 2);
+        assert_eq!(recovered.program.revision(), Revision(2));
+        assert_eq!(recovered.program.root_hash(), acknowledged.root_hash());
+        assert_eq!(recovered.program.next_function_id(), FunctionId(3));
+        let mut log = Commits {
+            program: recovered.program,
+        };
+        commit(&store, log.next(set_const(1, 5)));
+        assert_eq!(revisions(&store.all_commits().unwrap()), [1, 2, 3]);
+    }
+
+    #[test]
+    fn a_failpoint_at_zero_refuses_the_first_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = Store::open_with(dir.path(), Failpoint::write_fails_after(0)).unwrap();
+        let mut log = Commits::default();
+        refused(&store, log.next(create("m::a", 1)));
+        assert!(store.fatal().borrow().is_some());
+        assert!(store.all_commits().unwrap().is_empty());
     }
 
     #[test]
