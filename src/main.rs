@@ -321,7 +321,6 @@ async fn serve(
         shutdown.clone(),
     ));
 
-    let mut fatal = hub.fatal();
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let idle = async {
         let Some(limit) = idle_exit else {
@@ -338,17 +337,19 @@ async fn serve(
             }
         }
     };
-    let mut code = ExitCode::SUCCESS;
+    let mut failed = false;
     tokio::select! {
         _ = tokio::signal::ctrl_c() => tracing::info!("interrupted; stopping"),
         _ = sigterm.recv() => tracing::info!("terminated; stopping"),
         _ = idle => {}
-        reason = fatal.wait_for(|f| f.is_some()) => {
-            let reason = reason.map(|r| r.clone()).ok().flatten();
-            tracing::error!(?reason, "the store failed; stopping");
-            code = ExitCode::FAILURE;
-        }
+        _ = store_failed(&hub) => failed = true,
     }
+    // Also when a signal came during the grace after a store failure.
+    let code = if failed || hub.fatal().borrow().is_some() {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    };
     shutdown.cancel();
     if HubInfo::read(&dir).is_some_and(|i| i.pid == std::process::id()) {
         let _ = std::fs::remove_file(dir.join(hub::INFO_FILE));
@@ -360,22 +361,43 @@ async fn serve(
     Ok(code)
 }
 
+/// How long a server whose store failed goes on answering before it
+/// stops, so that calls in flight, the failed commit's among them, get
+/// their error answers out rather than a cut connection. The store refuses
+/// every commit from the failure on, so nothing is acknowledged meanwhile.
+const STORE_FAILURE_GRACE: Duration = Duration::from_secs(1);
+
+/// Resolves, with the store's reason, a grace period after the store of
+/// `hub` failed (or its writer stopped).
+async fn store_failed(hub: &Hub) -> String {
+    let mut fatal = hub.fatal();
+    let reason = fatal
+        .wait_for(|f| f.is_some())
+        .await
+        .ok()
+        .and_then(|r| r.clone())
+        .unwrap_or_else(|| "the store writer stopped".into());
+    tracing::error!(%reason, "the store failed; stopping");
+    tokio::time::sleep(STORE_FAILURE_GRACE).await;
+    reason
+}
+
 async fn stdio_standalone(dir: &Path) -> anyhow::Result<()> {
     let hub = Hub::open(HubConfig::new(dir))
         .context("cannot open the store (omit --standalone to join the hub that owns it)")?;
     // As in `serve`: a store that cannot write stops the server rather
     // than let it answer on a program that is not durable.
-    let mut fatal = hub.fatal();
     let result = tokio::select! {
         r = hub::serve_stdio(hub.clone()) => r,
-        reason = fatal.wait_for(|f| f.is_some()) => {
-            let reason = reason.map(|r| r.clone()).ok().flatten();
-            tracing::error!(?reason, "the store failed; stopping");
-            Err(anyhow::anyhow!("the store failed: {reason:?}"))
-        }
+        reason = store_failed(&hub) => Err(anyhow::anyhow!("the store failed: {reason}")),
     };
+    // Also when the client left during the grace after a store failure.
+    let failure = hub.fatal().borrow().clone();
     hub.shutdown().await;
-    result
+    match failure {
+        Some(reason) if result.is_ok() => Err(anyhow::anyhow!("the store failed: {reason}")),
+        _ => result,
+    }
 }
 
 fn status(data: &Path, token: Option<String>) -> anyhow::Result<ExitCode> {

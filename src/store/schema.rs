@@ -1,19 +1,34 @@
 //! The SQLite schema and every statement the store runs.
 //!
-//! Tables: `meta` (counters), `versions` (canonical function bytes by
-//! blake3 hash), `commits` (the log), `commit_functions` (which functions
-//! each commit changed, before and after, for per-function history and
-//! conflict reports) and `heads` (the current version of every function
-//! and the highest fencing token it was committed under).
+//! Tables: `meta` (counters and the schema version), `versions` (canonical
+//! function bytes by blake3 hash), `commits` (the log), `commit_functions`
+//! (which functions each commit changed, before and after, for
+//! per-function history and conflict reports) and `heads` (the current
+//! version of every function and the highest fencing token it was
+//! committed under). ARCHITECTURE.md ("On-disk formats") describes every
+//! column.
+//!
+//! The version rule: `meta.schema_version` names the layout of the tables
+//! and of the stored forms in `format.rs`. A new store is stamped with
+//! [`SCHEMA_VERSION`]. A store stamped higher was written by a newer
+//! cograph and is refused, by the owner and by read-only readers alike,
+//! before anything is written to it. A change to any table, column or
+//! stored form raises `SCHEMA_VERSION` by one and adds to [`migrate`] a
+//! step that upgrades a store of the version before, in the same
+//! transaction as the new stamp; stores of every earlier version keep
+//! opening.
 
 use std::path::Path;
 
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
-use super::{ChangeRecord, CommitRecord, CommitWrite, StoreError, version_row};
+use super::{
+    ChangeRecord, CommitRecord, CommitWrite, StoreError, decode_ops, encode_ops, version_row,
+};
 use crate::graph::{ContentHash, FunctionId, Revision};
 
-const SCHEMA_VERSION: i64 = 1;
+/// The schema version this build writes and reads.
+pub const SCHEMA_VERSION: i64 = 1;
 
 pub(super) fn open_connection(path: &Path) -> Result<Connection, StoreError> {
     let conn = Connection::open(path)?;
@@ -54,18 +69,44 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
              fence INTEGER NOT NULL DEFAULT 0
          );",
     )?;
+    // On an error the transaction rolls back: a refused store is left as
+    // it was, tables included.
     match meta(&tx, "schema_version")? {
         None => set_meta(&tx, "schema_version", SCHEMA_VERSION)?,
-        Some(v) if v == SCHEMA_VERSION => {}
-        Some(found) => {
-            return Err(StoreError::Schema {
-                found,
-                supported: SCHEMA_VERSION,
-            });
-        }
+        found => check_version(found)?,
     }
     tx.commit()?;
     Ok(())
+}
+
+/// Refuses a store this build cannot read: a newer one, or one whose
+/// stamp is missing or below every version cograph has written. (With
+/// version 1 the first, there are no upgrade steps yet.)
+fn check_version(found: Option<i64>) -> Result<(), StoreError> {
+    match found {
+        Some(v) if v == SCHEMA_VERSION => Ok(()),
+        Some(found) if found > SCHEMA_VERSION => Err(StoreError::Schema {
+            found,
+            supported: SCHEMA_VERSION,
+        }),
+        Some(found) => Err(StoreError::Corrupt(format!(
+            "schema version {found} is not one cograph has written"
+        ))),
+        None => Err(StoreError::Corrupt("it has no schema version".into())),
+    }
+}
+
+/// The check a read-only reader makes before reading anything.
+pub(super) fn check_readable(conn: &Connection) -> Result<(), StoreError> {
+    let has_meta: bool = conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta')",
+        [],
+        |r| r.get(0),
+    )?;
+    if !has_meta {
+        return Err(StoreError::Corrupt("it has no meta table".into()));
+    }
+    check_version(meta(conn, "schema_version")?)
 }
 
 pub(super) fn meta(conn: &Connection, key: &str) -> Result<Option<i64>, StoreError> {
@@ -95,9 +136,12 @@ pub(super) fn bump_epoch(conn: &mut Connection) -> Result<u64, StoreError> {
 }
 
 /// Writes a group of commits in one transaction: one fsync for all.
+/// `injected` (from the test failpoint) is returned in place of the
+/// commit, after every row is written, so the transaction rolls back.
 pub(super) fn write_batch<'a>(
     conn: &mut Connection,
     writes: impl Iterator<Item = &'a CommitWrite>,
+    injected: Option<StoreError>,
 ) -> Result<(), StoreError> {
     let tx = conn.transaction()?;
     let mut next_function = None;
@@ -107,6 +151,9 @@ pub(super) fn write_batch<'a>(
     }
     if let Some(n) = next_function {
         set_meta(&tx, "next_function_id", n as i64)?;
+    }
+    if let Some(e) = injected {
+        return Err(e);
     }
     tx.commit()?;
     Ok(())
@@ -122,7 +169,7 @@ fn write_one(tx: &Transaction<'_>, w: &CommitWrite) -> Result<(), StoreError> {
             insert_version.execute(params![&hash.0[..], body])?;
         }
     }
-    let ops = serde_json::to_string(&r.ops).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let ops = encode_ops(&r.ops)?;
     tx.prepare_cached(
         "INSERT INTO commits(revision, time_ms, agent_id, agent_name, purpose, summary, ops)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -215,8 +262,8 @@ fn records(conn: &Connection, revisions: &[i64]) -> Result<Vec<CommitRecord>, St
                 r.get(5)?,
             ))
         })?;
-        let ops = serde_json::from_str(&ops)
-            .map_err(|e| StoreError::Corrupt(format!("ops of r{rev}: {e}")))?;
+        let ops =
+            decode_ops(&ops).map_err(|e| StoreError::Corrupt(format!("ops of r{rev}: {e}")))?;
         let rows = changes.query_map(params![rev], |r| {
             Ok((
                 r.get::<_, i64>(0)?,
@@ -333,4 +380,169 @@ pub(super) fn version_at(
         )
         .optional()?;
     Ok(hash_of(row.flatten())?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::tests::{Commits, create, set_const};
+
+    fn migrated() -> Connection {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate(&mut conn).unwrap();
+        conn
+    }
+
+    fn names(conn: &Connection, kind: &str) -> Vec<String> {
+        let mut stmt = conn
+            .prepare("SELECT name FROM sqlite_master WHERE type = ?1 AND name NOT LIKE 'sqlite_%' ORDER BY name")
+            .unwrap();
+        stmt.query_map(params![kind], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
+    fn count(conn: &Connection, table: &str) -> i64 {
+        conn.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
+            .unwrap()
+    }
+
+    #[test]
+    fn migrate_creates_every_table_and_stamps_the_version() {
+        let conn = migrated();
+        assert_eq!(
+            names(&conn, "table"),
+            ["commit_functions", "commits", "heads", "meta", "versions"]
+        );
+        assert_eq!(names(&conn, "index"), ["commit_functions_by_revision"]);
+        assert_eq!(meta(&conn, "schema_version").unwrap(), Some(SCHEMA_VERSION));
+        assert_eq!(SCHEMA_VERSION, 1);
+    }
+
+    #[test]
+    fn migrate_twice_changes_nothing() {
+        let mut conn = migrated();
+        bump_epoch(&mut conn).unwrap();
+        migrate(&mut conn).unwrap();
+        assert_eq!(meta(&conn, "schema_version").unwrap(), Some(SCHEMA_VERSION));
+        assert_eq!(meta(&conn, "epoch").unwrap(), Some(1));
+    }
+
+    #[test]
+    fn migrate_refuses_a_newer_store_and_leaves_it_untouched() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(
+            "CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+             INSERT INTO meta VALUES ('schema_version', 2);",
+        )
+        .unwrap();
+        let e = migrate(&mut conn).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                StoreError::Schema {
+                    found: 2,
+                    supported: SCHEMA_VERSION
+                }
+            ),
+            "{e}"
+        );
+        assert_eq!(names(&conn, "table"), ["meta"]);
+    }
+
+    #[test]
+    fn check_version_accepts_this_version() {
+        assert!(check_version(Some(SCHEMA_VERSION)).is_ok());
+    }
+
+    #[test]
+    fn check_version_refuses_a_newer_version() {
+        assert!(matches!(
+            check_version(Some(SCHEMA_VERSION + 1)),
+            Err(StoreError::Schema { .. })
+        ));
+    }
+
+    #[test]
+    fn check_version_refuses_a_version_cograph_never_wrote() {
+        assert!(matches!(
+            check_version(Some(0)),
+            Err(StoreError::Corrupt(_))
+        ));
+    }
+
+    #[test]
+    fn check_version_refuses_a_missing_version() {
+        assert!(matches!(check_version(None), Err(StoreError::Corrupt(_))));
+    }
+
+    #[test]
+    fn a_reader_refuses_a_database_that_is_not_a_store() {
+        let conn = Connection::open_in_memory().unwrap();
+        let e = check_readable(&conn).unwrap_err();
+        assert!(e.to_string().contains("no meta table"), "{e}");
+        assert!(check_readable(&migrated()).is_ok());
+    }
+
+    #[test]
+    fn the_epoch_counts_up_from_one() {
+        let mut conn = migrated();
+        let epochs: Vec<u64> = (0..3).map(|_| bump_epoch(&mut conn).unwrap()).collect();
+        assert_eq!(epochs, [1, 2, 3]);
+    }
+
+    #[test]
+    fn a_batch_is_written_whole_with_the_last_function_counter() {
+        let mut conn = migrated();
+        let mut log = Commits::default();
+        let batch = [
+            log.next(create("m::a", 1)),
+            log.next(create("m::b", 2)),
+            log.next(set_const(1, 3)),
+        ];
+        write_batch(&mut conn, batch.iter(), None).unwrap();
+        assert_eq!(count(&conn, "commits"), 3);
+        assert_eq!(count(&conn, "commit_functions"), 3);
+        assert_eq!(count(&conn, "heads"), 2);
+        assert_eq!(count(&conn, "versions"), 3);
+        assert_eq!(meta(&conn, "next_function_id").unwrap(), Some(3));
+        let revs: Vec<u64> = all_commits(&conn)
+            .unwrap()
+            .iter()
+            .map(|c| c.revision.0)
+            .collect();
+        assert_eq!(revs, [1, 2, 3]);
+    }
+
+    #[test]
+    fn an_injected_failure_leaves_nothing_of_its_batch() {
+        let mut conn = migrated();
+        let mut log = Commits::default();
+        let first = log.next(create("m::a", 1));
+        write_batch(&mut conn, std::iter::once(&first), None).unwrap();
+        let batch = [log.next(create("m::b", 2)), log.next(set_const(1, 3))];
+        let e = write_batch(
+            &mut conn,
+            batch.iter(),
+            Some(crate::store::failpoint::injected_write_error()),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("injected"), "{e}");
+        assert_eq!(count(&conn, "commits"), 1);
+        assert_eq!(count(&conn, "commit_functions"), 1);
+        assert_eq!(count(&conn, "heads"), 1);
+        assert_eq!(count(&conn, "versions"), 1);
+        assert_eq!(meta(&conn, "next_function_id").unwrap(), Some(2));
+    }
+
+    #[test]
+    fn a_revision_written_twice_is_refused() {
+        let mut conn = migrated();
+        let mut log = Commits::default();
+        let first = log.next(create("m::a", 1));
+        write_batch(&mut conn, std::iter::once(&first), None).unwrap();
+        assert!(write_batch(&mut conn, std::iter::once(&first), None).is_err());
+        assert_eq!(count(&conn, "commits"), 1);
+    }
 }
