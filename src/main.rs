@@ -342,7 +342,7 @@ async fn serve(
         _ = tokio::signal::ctrl_c() => tracing::info!("interrupted; stopping"),
         _ = sigterm.recv() => tracing::info!("terminated; stopping"),
         _ = idle => {}
-        _ = store_failed(&hub) => failed = true,
+        _ = must_stop(&hub) => failed = true,
     }
     // Also when a signal came during the grace after a store failure.
     let code = if failed || hub.fatal().borrow().is_some() {
@@ -361,15 +361,16 @@ async fn serve(
     Ok(code)
 }
 
-/// How long a server whose store failed goes on answering before it
-/// stops, so that calls in flight, the failed commit's among them, get
+/// How long a server that must stop (its store failed, or a mutex of the
+/// hub was poisoned) goes on answering before it stops, so that calls in flight, the failed commit's among them, get
 /// their error answers out rather than a cut connection. The store refuses
-/// every commit from the failure on, so nothing is acknowledged meanwhile.
-const STORE_FAILURE_GRACE: Duration = Duration::from_secs(1);
+/// every commit from a failure on, and a poisoned tip refuses them, so
+/// nothing is acknowledged meanwhile.
+const STOP_GRACE: Duration = Duration::from_secs(1);
 
-/// Resolves, with the store's reason, a grace period after the store of
-/// `hub` failed (or its writer stopped).
-async fn store_failed(hub: &Hub) -> String {
+/// Resolves, with the reason, a grace period after `hub` said it must stop
+/// (`Hub::fatal`: a store failure or a poisoned mutex).
+async fn must_stop(hub: &Hub) -> String {
     let mut fatal = hub.fatal();
     let reason = fatal
         .wait_for(|f| f.is_some())
@@ -377,8 +378,8 @@ async fn store_failed(hub: &Hub) -> String {
         .ok()
         .and_then(|r| r.clone())
         .unwrap_or_else(|| "the store writer stopped".into());
-    tracing::error!(%reason, "the store failed; stopping");
-    tokio::time::sleep(STORE_FAILURE_GRACE).await;
+    tracing::error!(%reason, "the hub must stop; stopping");
+    tokio::time::sleep(STOP_GRACE).await;
     reason
 }
 
@@ -389,13 +390,13 @@ async fn stdio_standalone(dir: &Path) -> anyhow::Result<()> {
     // than let it answer on a program that is not durable.
     let result = tokio::select! {
         r = hub::serve_stdio(hub.clone()) => r,
-        reason = store_failed(&hub) => Err(anyhow::anyhow!("the store failed: {reason}")),
+        reason = must_stop(&hub) => Err(anyhow::anyhow!("the hub must stop: {reason}")),
     };
     // Also when the client left during the grace after a store failure.
     let failure = hub.fatal().borrow().clone();
     hub.shutdown().await;
     match failure {
-        Some(reason) if result.is_ok() => Err(anyhow::anyhow!("the store failed: {reason}")),
+        Some(reason) if result.is_ok() => Err(anyhow::anyhow!("the hub must stop: {reason}")),
         _ => result,
     }
 }

@@ -190,7 +190,11 @@ async fn a_failed_write_stops_serve_and_a_restart_keeps_exactly_the_acknowledged
         "serve exited with {status} after its store failed"
     );
     let first_log = std::fs::read_to_string(&log).unwrap();
-    assert!(first_log.contains("the store failed"), "{first_log}");
+    assert!(first_log.contains("the hub must stop"), "{first_log}");
+    assert!(
+        first_log.contains("injected by the test failpoint"),
+        "the log names the store's failure: {first_log}"
+    );
     drop(client);
 
     // Started again without the failpoint.
