@@ -50,9 +50,9 @@ fn crate_modules(code: &str) -> std::collections::BTreeSet<String> {
         if !name.is_empty() {
             found.insert(name);
         }
-        if rest.starts_with('{') {
+        if let Some(braced) = rest.strip_prefix('{') {
             // `use crate::{a, b::c}`: every name at the top of the braces.
-            let inner: String = rest[1..].chars().take_while(|c| *c != '}').collect();
+            let inner: String = braced.chars().take_while(|c| *c != '}').collect();
             for part in inner.split(',') {
                 let head: String = part
                     .trim()
