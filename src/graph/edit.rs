@@ -15,22 +15,13 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 pub use super::edit_ops::{Body, EditOp, NodeRef, NodeSpec};
-use super::function::{Function, Node, Param, QualifiedName, Signature, is_identifier};
+use super::function::{Function, Node, QualifiedName, Signature};
 use super::function_ref::FunctionRef;
 use super::ids::{FunctionId, NodeId, Revision};
+use super::limits::{self, check_alias, check_doc, check_name, check_params};
 use super::op::Op;
 use super::program::{FunctionEntry, Program};
 use super::text::{BodyText, OpSpec, ParseError, ResolveError, parse_body};
-
-/// Limits that keep one request from exhausting the server. Exceeding one is
-/// an `invalid_edit`, never a crash.
-pub mod limits {
-    pub const MAX_NODES_PER_FUNCTION: usize = 100_000;
-    pub const MAX_INPUTS_PER_NODE: usize = 256;
-    pub const MAX_PARAMS: usize = 64;
-    pub const MAX_DOC_BYTES: usize = 16 * 1024;
-    pub const MAX_NAME_BYTES: usize = 200;
-}
 
 /// Why an op could not be applied.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -580,63 +571,6 @@ fn at_line(kind: EditErrorKind, line: usize) -> EditErrorKind {
         }
         other => other,
     }
-}
-
-fn check_alias(alias: &str) -> OpResult<()> {
-    match NodeRef::parse(alias) {
-        Ok(NodeRef::Alias(_)) => Ok(()),
-        _ => Err(EditErrorKind::Invalid(format!(
-            "`{alias}` is not an alias: expected `$` and an identifier, like `$sum`"
-        ))),
-    }
-}
-
-fn check_name(name: &QualifiedName) -> OpResult<()> {
-    if name.as_str().len() > limits::MAX_NAME_BYTES {
-        return Err(EditErrorKind::Invalid(format!(
-            "a qualified name has at most {} bytes",
-            limits::MAX_NAME_BYTES
-        )));
-    }
-    Ok(())
-}
-
-fn check_params(params: &[Param]) -> OpResult<()> {
-    if params.len() > limits::MAX_PARAMS {
-        return Err(EditErrorKind::Invalid(format!(
-            "a function has at most {} parameters",
-            limits::MAX_PARAMS
-        )));
-    }
-    for p in params {
-        if !is_identifier(&p.name) || p.name.len() > limits::MAX_NAME_BYTES {
-            return Err(EditErrorKind::Invalid(format!(
-                "`{}` is not a parameter name: expected an identifier",
-                p.name
-            )));
-        }
-    }
-    Ok(())
-}
-
-/// Docs are free text, but without control characters other than newline
-/// and tab, so that the text form can show them as `///` lines.
-fn check_doc(doc: &str) -> OpResult<()> {
-    if doc.len() > limits::MAX_DOC_BYTES {
-        return Err(EditErrorKind::Invalid(format!(
-            "a doc has at most {} bytes",
-            limits::MAX_DOC_BYTES
-        )));
-    }
-    if let Some(c) = doc
-        .chars()
-        .find(|c| c.is_control() && *c != '\n' && *c != '\t')
-    {
-        return Err(EditErrorKind::Invalid(format!(
-            "a doc may not hold the control character {c:?}"
-        )));
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@ pub mod file;
 pub mod function;
 pub mod function_ref;
 pub mod ids;
+pub mod limits;
 pub mod op;
 pub mod program;
 pub mod rebase;
