@@ -328,3 +328,19 @@ async fn tool_schemas_match_what_a_client_is_sent() {
     }
     assert_eq!(tools.len(), 12);
 }
+
+#[test]
+fn no_file_in_src_is_over_700_lines() {
+    // A file holds one idea; past 700 lines it is holding several.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = Vec::new();
+    rust_files(&root.join("src"), &mut files);
+    let long: Vec<String> = files
+        .iter()
+        .filter_map(|f| {
+            let n = std::fs::read_to_string(f).unwrap().lines().count();
+            (n > 700).then(|| format!("{}: {n} lines", rel(root, f)))
+        })
+        .collect();
+    assert!(long.is_empty(), "split these files:\n{}", long.join("\n"));
+}
