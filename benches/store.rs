@@ -87,12 +87,7 @@ async fn fill(dir: &std::path::Path, n: usize) {
         let mut changes = Vec::new();
         let mut versions = Vec::new();
         for (id, c) in &applied.changes {
-            changes.push(ChangeRecord {
-                function: *id,
-                name: c.name().clone(),
-                before: c.before.as_ref().map(|e| e.hash),
-                after: c.after.as_ref().map(|e| e.hash),
-            });
+            changes.push(ChangeRecord::of(*id, c));
             versions.extend(c.after.as_ref().map(|e| e.function.clone()));
         }
         *program = applied.program;

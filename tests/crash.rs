@@ -18,7 +18,6 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use cograph::graph::{Program, apply};
 use cograph::service::{Hub, HubConfig};
 use cograph::store::StoreReader;
 use cograph::verify::verify_all;
@@ -105,18 +104,7 @@ fn check_store(dir: &std::path::Path, acked: &[(u64, u64, String)]) -> usize {
         );
     }
     // Replay: each commit's ops give exactly its recorded hashes.
-    let mut program = Program::new();
-    for c in &log {
-        program = apply(&program, &c.ops, c.revision).unwrap().program;
-        for ch in &c.changes {
-            assert_eq!(
-                program.get(ch.function).map(|e| e.hash),
-                ch.after,
-                "r{} replays differently",
-                c.revision.0
-            );
-        }
-    }
+    let program = common::replay(&log);
     let stored = reader
         .program()
         .expect("every stored version hashes to its key");

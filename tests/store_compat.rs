@@ -19,7 +19,9 @@
 
 use std::path::{Path, PathBuf};
 
-use cograph::graph::{FunctionId, Program, Revision, apply, function_hash};
+mod common;
+
+use cograph::graph::{FunctionId, Program, Revision, function_hash};
 use cograph::service::{Hub, HubConfig};
 use cograph::store::{Failpoint, Store, StoreReader};
 use cograph::verify::verify_all;
@@ -144,20 +146,7 @@ fn its_history_reads_back_page_by_page() {
 fn its_log_replays_to_its_heads() {
     let dir = copy_of_fixture();
     let reader = StoreReader::open(dir.path()).unwrap();
-    let mut program = Program::new();
-    for c in reader.all_commits().unwrap() {
-        program = apply(&program, &c.ops, c.revision)
-            .unwrap_or_else(|e| panic!("r{} no longer applies: {e}", c.revision.0))
-            .program;
-        for ch in &c.changes {
-            assert_eq!(
-                program.get(ch.function).map(|e| e.hash),
-                ch.after,
-                "r{} replays differently",
-                c.revision.0
-            );
-        }
-    }
+    let program = common::replay(&reader.all_commits().unwrap());
     assert_eq!(program.root_hash().to_hex(), ROOT_HASH);
     assert_eq!(reader.program().unwrap().root_hash().to_hex(), ROOT_HASH);
 }

@@ -588,12 +588,7 @@ impl Hub {
                     program.remove(*id);
                 }
             }
-            changes.push(ChangeRecord {
-                function: *id,
-                name: change.name().clone(),
-                before: change.before.as_ref().map(|e| e.hash),
-                after: change.after.as_ref().map(|e| e.hash),
-            });
+            changes.push(ChangeRecord::of(*id, change));
         }
         program.reserve_function_ids(prepared.applied.program.next_function_id().0);
         program.set_revision(revision);

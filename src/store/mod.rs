@@ -85,6 +85,18 @@ pub struct ChangeRecord {
     pub after: Option<ContentHash>,
 }
 
+impl ChangeRecord {
+    /// What the log records of one function an applied edit changed.
+    pub fn of(function: FunctionId, change: &crate::graph::FunctionChange) -> ChangeRecord {
+        ChangeRecord {
+            function,
+            name: change.name().clone(),
+            before: change.before.as_ref().map(|e| e.hash),
+            after: change.after.as_ref().map(|e| e.hash),
+        }
+    }
+}
+
 /// One entry of the commit log.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CommitRecord {

@@ -31,12 +31,7 @@ impl Commits {
         let mut changes = Vec::new();
         let mut versions = Vec::new();
         for (id, c) in &applied.changes {
-            changes.push(ChangeRecord {
-                function: *id,
-                name: c.name().clone(),
-                before: c.before.as_ref().map(|e| e.hash),
-                after: c.after.as_ref().map(|e| e.hash),
-            });
+            changes.push(ChangeRecord::of(*id, c));
             versions.extend(c.after.as_ref().map(|e| e.function.clone()));
         }
         self.program = applied.program;

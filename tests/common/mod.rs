@@ -392,3 +392,23 @@ pub fn wait_for_hub(dir: &std::path::Path, pid: u32) -> HubInfo {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// Replays a commit log from an empty program and checks that each
+/// commit's ops give exactly the hashes it recorded; returns the program.
+pub fn replay(log: &[cograph::store::CommitRecord]) -> cograph::graph::Program {
+    let mut program = cograph::graph::Program::new();
+    for c in log {
+        program = cograph::graph::apply(&program, &c.ops, c.revision)
+            .unwrap_or_else(|e| panic!("r{} no longer applies: {e}", c.revision.0))
+            .program;
+        for ch in &c.changes {
+            assert_eq!(
+                program.get(ch.function).map(|e| e.hash),
+                ch.after,
+                "r{} replays differently",
+                c.revision.0
+            );
+        }
+    }
+    program
+}
