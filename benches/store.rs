@@ -102,6 +102,7 @@ async fn fill(dir: &std::path::Path, n: usize) {
                 summary: "bench".into(),
                 ops,
                 changes,
+                request: None,
             },
             versions,
             fences: Default::default(),

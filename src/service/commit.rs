@@ -610,6 +610,7 @@ impl Hub {
             summary: summarize(&prepared.ops, &prepared.applied),
             ops: prepared.ops.clone(),
             changes,
+            request: None,
         };
         let ack = self.store.submit(CommitWrite {
             record,

@@ -16,10 +16,12 @@
 //!
 //! Files: `schema.rs` (tables and statements, the schema version rule),
 //! `format.rs` (the stored forms of edit ops and function versions),
-//! `failpoint.rs` (an injected write failure, for tests of the poison path).
+//! `events.rs` (the operator-event log), `failpoint.rs` (an injected write
+//! failure, for tests of the poison path).
 //!
 //! This module knows the graph's types but nothing of locks or MCP.
 
+mod events;
 mod failpoint;
 mod format;
 mod schema;
@@ -41,6 +43,7 @@ use crate::graph::{
     decode_function, function_hash,
 };
 
+pub use events::{OperatorAction, OperatorEvent};
 pub use failpoint::{FAILPOINT_ENV, Failpoint};
 pub(crate) use format::version_row;
 pub use format::{decode_ops, encode_ops};
@@ -112,6 +115,17 @@ pub struct CommitRecord {
     /// current program.
     pub ops: Vec<EditOp>,
     pub changes: Vec<ChangeRecord>,
+    /// The client-chosen request id the commit was made under, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request: Option<RequestTag>,
+}
+
+/// A commit's request id and a hash of what the request asked for, so a
+/// repeat can be told from another request that reuses the id.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestTag {
+    pub id: String,
+    pub hash: ContentHash,
 }
 
 /// What a commit writes: its log entry, the new function versions, the new
@@ -137,9 +151,26 @@ pub struct Recovered {
     pub n_commits: u64,
 }
 
-struct Job {
-    write: CommitWrite,
-    ack: oneshot::Sender<Result<(), StoreError>>,
+/// What the writer thread is asked to make durable.
+enum Job {
+    Commit {
+        write: CommitWrite,
+        ack: oneshot::Sender<Result<(), StoreError>>,
+    },
+    Event {
+        event: OperatorEvent,
+        ack: oneshot::Sender<Result<u64, StoreError>>,
+    },
+}
+
+impl Job {
+    fn refuse(self, reason: &str) {
+        let e = || StoreError::Poisoned(reason.to_string());
+        match self {
+            Job::Commit { ack, .. } => drop(ack.send(Err(e()))),
+            Job::Event { ack, .. } => drop(ack.send(Err(e()))),
+        }
+    }
 }
 
 pub struct Store {
@@ -225,20 +256,29 @@ impl Store {
     /// the write failed). Commits are written in the order they are queued.
     pub fn submit(&self, write: CommitWrite) -> oneshot::Receiver<Result<(), StoreError>> {
         let (ack, rx) = oneshot::channel();
+        self.queue(Job::Commit { write, ack });
+        rx
+    }
+
+    /// Queues an operator event; the receiver resolves with its sequence
+    /// number once it is durable. Events and commits share one queue, so
+    /// an event is durable after every commit queued before it.
+    pub fn record_event(&self, event: OperatorEvent) -> oneshot::Receiver<Result<u64, StoreError>> {
+        let (ack, rx) = oneshot::channel();
+        self.queue(Job::Event { event, ack });
+        rx
+    }
+
+    fn queue(&self, job: Job) {
         let jobs = self.jobs.lock().expect("store queue lock");
         match jobs.as_ref() {
             Some(tx) => {
-                if let Err(mpsc::SendError(job)) = tx.send(Job { write, ack }) {
-                    let _ = job
-                        .ack
-                        .send(Err(StoreError::Poisoned("the writer has stopped".into())));
+                if let Err(mpsc::SendError(job)) = tx.send(job) {
+                    job.refuse("the writer has stopped");
                 }
             }
-            None => {
-                let _ = ack.send(Err(StoreError::Poisoned("the store is closed".into())));
-            }
+            None => job.refuse("the store is closed"),
         }
-        rx
     }
 
     /// Fires with a message when a write fails; the server must stop.
@@ -312,6 +352,25 @@ impl Store {
     pub fn all_commits(&self) -> Result<Vec<CommitRecord>, StoreError> {
         self.read(schema::all_commits)
     }
+
+    /// The commit `agent_name` made under `request_id`, if any.
+    pub fn commit_for_request(
+        &self,
+        agent_name: &str,
+        request_id: &str,
+    ) -> Result<Option<CommitRecord>, StoreError> {
+        self.read(|c| schema::commit_for_request(c, agent_name, request_id))
+    }
+
+    /// The newest `limit` operator events (naming `function` if given),
+    /// oldest first.
+    pub fn events(
+        &self,
+        function: Option<FunctionId>,
+        limit: usize,
+    ) -> Result<Vec<OperatorEvent>, StoreError> {
+        self.read(|c| events::read(c, function, limit))
+    }
 }
 
 impl Drop for Store {
@@ -360,6 +419,16 @@ impl StoreReader {
 
     pub fn all_commits(&self) -> Result<Vec<CommitRecord>, StoreError> {
         schema::all_commits(&self.conn)
+    }
+
+    /// The newest `limit` operator events (naming `function` if given),
+    /// oldest first.
+    pub fn events(
+        &self,
+        function: Option<FunctionId>,
+        limit: usize,
+    ) -> Result<Vec<OperatorEvent>, StoreError> {
+        events::read(&self.conn, function, limit)
     }
 }
 
@@ -466,7 +535,7 @@ fn writer_loop(
         }
         if let Some(reason) = &poisoned {
             for job in batch {
-                let _ = job.ack.send(Err(StoreError::Poisoned(reason.clone())));
+                job.refuse(reason);
             }
             continue;
         }
@@ -474,11 +543,18 @@ fn writer_loop(
             .fails_batch(n_batches)
             .then(failpoint::injected_write_error);
         n_batches += 1;
-        let result = schema::write_batch(&mut conn, batch.iter().map(|j| &j.write), inject);
+        let result = schema::write_batch(&mut conn, &batch, inject);
         match result {
-            Ok(()) => {
+            Ok(seqs) => {
+                let mut seqs = seqs.into_iter();
                 for job in batch {
-                    let _ = job.ack.send(Ok(()));
+                    match job {
+                        Job::Commit { ack, .. } => drop(ack.send(Ok(()))),
+                        Job::Event { ack, .. } => {
+                            let seq = seqs.next().expect("one seq per event");
+                            drop(ack.send(Ok(seq)));
+                        }
+                    }
                 }
             }
             Err(e) => {
@@ -489,7 +565,7 @@ fn writer_loop(
                 // still looks healthy.
                 let _ = fatal.send(Some(reason.clone()));
                 for job in batch {
-                    let _ = job.ack.send(Err(StoreError::Poisoned(reason.clone())));
+                    job.refuse(&reason);
                 }
                 poisoned = Some(reason);
             }

@@ -1,12 +1,13 @@
 //! The SQLite schema and every statement the store runs.
 //!
 //! Tables: `meta` (counters and the schema version), `versions` (canonical
-//! function bytes by blake3 hash), `commits` (the log), `commit_functions`
+//! function bytes by blake3 hash), `commits` (the log, with the
+//! client-chosen request id a commit was made under), `commit_functions`
 //! (which functions each commit changed, before and after, for
-//! per-function history and conflict reports) and `heads` (the current
+//! per-function history and conflict reports), `heads` (the current
 //! version of every function and the highest fencing token it was
-//! committed under). ARCHITECTURE.md ("On-disk formats") describes every
-//! column.
+//! committed under) and, from schema 2, `operator_events` (`events.rs`).
+//! ARCHITECTURE.md ("On-disk formats") describes every column.
 //!
 //! The version rule: `meta.schema_version` names the layout of the tables
 //! and of the stored forms in `format.rs`. A new store is stamped with
@@ -23,12 +24,13 @@ use std::path::Path;
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use super::{
-    ChangeRecord, CommitRecord, CommitWrite, StoreError, decode_ops, encode_ops, version_row,
+    ChangeRecord, CommitRecord, CommitWrite, Job, RequestTag, StoreError, decode_ops, encode_ops,
+    events, version_row,
 };
 use crate::graph::{ContentHash, FunctionId, Revision};
 
 /// The schema version this build writes and reads.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 pub(super) fn open_connection(path: &Path) -> Result<Connection, StoreError> {
     let conn = Connection::open(path)?;
@@ -69,22 +71,61 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
              fence INTEGER NOT NULL DEFAULT 0
          );",
     )?;
-    // On an error the transaction rolls back: a refused store is left as
-    // it was, tables included.
-    match meta(&tx, "schema_version")? {
-        None => set_meta(&tx, "schema_version", SCHEMA_VERSION)?,
-        found => check_version(found)?,
+    // The statement above is schema 1's layout; a new store is stamped 1
+    // and then upgraded like an old one, so both take the same path. On an
+    // error the transaction rolls back: a refused store is left as it was,
+    // tables included.
+    let mut version = match meta(&tx, "schema_version")? {
+        None => 1,
+        found => {
+            check_version(found)?;
+            found.unwrap_or(1)
+        }
+    };
+    while version < SCHEMA_VERSION {
+        upgrade_from(&tx, version)?;
+        version += 1;
     }
+    set_meta(&tx, "schema_version", SCHEMA_VERSION)?;
     tx.commit()?;
     Ok(())
 }
 
+/// Upgrades a store of schema `version` to `version + 1`, inside the
+/// migration's transaction.
+fn upgrade_from(tx: &Transaction<'_>, version: i64) -> Result<(), StoreError> {
+    match version {
+        // 1 → 2: the request id a commit was made under (for safe
+        // retries) and the operator-event log.
+        1 => {
+            tx.execute_batch(
+                "ALTER TABLE commits ADD COLUMN request_id TEXT;
+                 ALTER TABLE commits ADD COLUMN request_hash BLOB;
+                 CREATE INDEX commits_by_request ON commits(agent_name, request_id)
+                     WHERE request_id IS NOT NULL;",
+            )?;
+            tx.execute_batch(events::CREATE)?;
+        }
+        v => {
+            return Err(StoreError::Corrupt(format!(
+                "no upgrade from schema version {v}"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The schema version a store is stamped with (1 if unstamped).
+pub(super) fn stored_version(conn: &Connection) -> Result<i64, StoreError> {
+    Ok(meta(conn, "schema_version")?.unwrap_or(1))
+}
+
 /// Refuses a store this build cannot read: a newer one, or one whose
-/// stamp is missing or below every version cograph has written. (With
-/// version 1 the first, there are no upgrade steps yet.)
+/// stamp is missing or below every version cograph has written. Older
+/// versions are read as they are (a reader) or upgraded (the owner).
 fn check_version(found: Option<i64>) -> Result<(), StoreError> {
     match found {
-        Some(v) if v == SCHEMA_VERSION => Ok(()),
+        Some(v) if (1..=SCHEMA_VERSION).contains(&v) => Ok(()),
         Some(found) if found > SCHEMA_VERSION => Err(StoreError::Schema {
             found,
             supported: SCHEMA_VERSION,
@@ -135,19 +176,26 @@ pub(super) fn bump_epoch(conn: &mut Connection) -> Result<u64, StoreError> {
     Ok(epoch as u64)
 }
 
-/// Writes a group of commits in one transaction: one fsync for all.
-/// `injected` (from the test failpoint) is returned in place of the
-/// commit, after every row is written, so the transaction rolls back.
-pub(super) fn write_batch<'a>(
+/// Writes a group of commits and events in one transaction: one fsync for
+/// all. Returns each event's sequence number, in order. `injected` (from
+/// the test failpoint) is returned in place of the commit, after every row
+/// is written, so the transaction rolls back.
+pub(super) fn write_batch(
     conn: &mut Connection,
-    writes: impl Iterator<Item = &'a CommitWrite>,
+    jobs: &[Job],
     injected: Option<StoreError>,
-) -> Result<(), StoreError> {
+) -> Result<Vec<u64>, StoreError> {
     let tx = conn.transaction()?;
     let mut next_function = None;
-    for w in writes {
-        write_one(&tx, w)?;
-        next_function = Some(w.next_function_id);
+    let mut seqs = Vec::new();
+    for job in jobs {
+        match job {
+            Job::Commit { write, .. } => {
+                write_one(&tx, write)?;
+                next_function = Some(write.next_function_id);
+            }
+            Job::Event { event, .. } => seqs.push(events::write(&tx, event)?),
+        }
     }
     if let Some(n) = next_function {
         set_meta(&tx, "next_function_id", n as i64)?;
@@ -156,7 +204,7 @@ pub(super) fn write_batch<'a>(
         return Err(e);
     }
     tx.commit()?;
-    Ok(())
+    Ok(seqs)
 }
 
 fn write_one(tx: &Transaction<'_>, w: &CommitWrite) -> Result<(), StoreError> {
@@ -171,8 +219,9 @@ fn write_one(tx: &Transaction<'_>, w: &CommitWrite) -> Result<(), StoreError> {
     }
     let ops = encode_ops(&r.ops)?;
     tx.prepare_cached(
-        "INSERT INTO commits(revision, time_ms, agent_id, agent_name, purpose, summary, ops)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        "INSERT INTO commits(revision, time_ms, agent_id, agent_name, purpose, summary, ops,
+             request_id, request_hash)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     )?
     .execute(params![
         r.revision.0 as i64,
@@ -181,7 +230,9 @@ fn write_one(tx: &Transaction<'_>, w: &CommitWrite) -> Result<(), StoreError> {
         r.agent_name,
         r.purpose,
         r.summary,
-        ops
+        ops,
+        r.request.as_ref().map(|t| t.id.as_str()),
+        r.request.as_ref().map(|t| t.hash.0.to_vec()),
     ])?;
     let mut insert_change = tx.prepare_cached(
         "INSERT INTO commit_functions(function_id, revision, name, before, after)
@@ -237,21 +288,30 @@ fn hash_of(bytes: Option<Vec<u8>>) -> Result<Option<ContentHash>, rusqlite::Erro
 
 /// Loads full records for the given revisions, in the given order.
 fn records(conn: &Connection, revisions: &[i64]) -> Result<Vec<CommitRecord>, StoreError> {
-    let mut commit = conn.prepare_cached(
-        "SELECT time_ms, agent_id, agent_name, purpose, summary, ops FROM commits WHERE revision = ?1",
-    )?;
+    // Schema 1 has no request columns: read them as NULL there.
+    let request_columns = if stored_version(conn)? >= 2 {
+        "request_id, request_hash"
+    } else {
+        "NULL, NULL"
+    };
+    let mut commit = conn.prepare_cached(&format!(
+        "SELECT time_ms, agent_id, agent_name, purpose, summary, ops, {request_columns}
+         FROM commits WHERE revision = ?1"
+    ))?;
     let mut changes = conn.prepare_cached(
         "SELECT function_id, name, before, after FROM commit_functions WHERE revision = ?1 ORDER BY function_id",
     )?;
     let mut out = Vec::with_capacity(revisions.len());
     for &rev in revisions {
-        let (time_ms, agent_id, agent_name, purpose, summary, ops): (
+        let (time_ms, agent_id, agent_name, purpose, summary, ops, request_id, request_hash): (
             i64,
             String,
             String,
             Option<String>,
             String,
             String,
+            Option<String>,
+            Option<ContentHash>,
         ) = commit.query_row(params![rev], |r| {
             Ok((
                 r.get(0)?,
@@ -260,8 +320,19 @@ fn records(conn: &Connection, revisions: &[i64]) -> Result<Vec<CommitRecord>, St
                 r.get(3)?,
                 r.get(4)?,
                 r.get(5)?,
+                r.get(6)?,
+                hash_of(r.get(7)?)?,
             ))
         })?;
+        let request = match (request_id, request_hash) {
+            (Some(id), Some(hash)) => Some(RequestTag { id, hash }),
+            (None, None) => None,
+            _ => {
+                return Err(StoreError::Corrupt(format!(
+                    "r{rev} has half a request tag"
+                )));
+            }
+        };
         let ops =
             decode_ops(&ops).map_err(|e| StoreError::Corrupt(format!("ops of r{rev}: {e}")))?;
         let rows = changes.query_map(params![rev], |r| {
@@ -293,6 +364,7 @@ fn records(conn: &Connection, revisions: &[i64]) -> Result<Vec<CommitRecord>, St
             summary,
             ops,
             changes: list,
+            request,
         });
     }
     Ok(out)
@@ -345,6 +417,24 @@ pub(super) fn commits_between(
         params![function.0 as i64, after.0 as i64, upto.0 as i64],
     )?;
     records(conn, &revs)
+}
+
+/// The commit `agent_name` made under `request_id`, if any.
+pub(super) fn commit_for_request(
+    conn: &Connection,
+    agent_name: &str,
+    request_id: &str,
+) -> Result<Option<CommitRecord>, StoreError> {
+    if stored_version(conn)? < 2 {
+        return Ok(None);
+    }
+    let revs = revisions(
+        conn,
+        "SELECT revision FROM commits WHERE agent_name = ?1 AND request_id = ?2
+         ORDER BY revision LIMIT 1",
+        params![agent_name, request_id],
+    )?;
+    Ok(records(conn, &revs)?.pop())
 }
 
 pub(super) fn all_commits(conn: &Connection) -> Result<Vec<CommitRecord>, StoreError> {
@@ -403,6 +493,17 @@ mod tests {
             .unwrap()
     }
 
+    /// The writer's jobs for some commits (nobody hears their answers).
+    fn jobs<'a>(writes: impl IntoIterator<Item = &'a CommitWrite>) -> Vec<Job> {
+        writes
+            .into_iter()
+            .map(|w| Job::Commit {
+                write: w.clone(),
+                ack: tokio::sync::oneshot::channel().0,
+            })
+            .collect()
+    }
+
     fn count(conn: &Connection, table: &str) -> i64 {
         conn.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
             .unwrap()
@@ -413,11 +514,112 @@ mod tests {
         let conn = migrated();
         assert_eq!(
             names(&conn, "table"),
-            ["commit_functions", "commits", "heads", "meta", "versions"]
+            [
+                "commit_functions",
+                "commits",
+                "heads",
+                "meta",
+                "operator_events",
+                "versions"
+            ]
         );
-        assert_eq!(names(&conn, "index"), ["commit_functions_by_revision"]);
+        assert_eq!(
+            names(&conn, "index"),
+            [
+                "commit_functions_by_revision",
+                "commits_by_request",
+                "operator_events_by_function"
+            ]
+        );
         assert_eq!(meta(&conn, "schema_version").unwrap(), Some(SCHEMA_VERSION));
-        assert_eq!(SCHEMA_VERSION, 1);
+        assert_eq!(SCHEMA_VERSION, 2);
+    }
+
+    /// A store of schema 1, as cograph 1 left it: its tables, one commit.
+    fn schema_1_store() -> Connection {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate(&mut conn).unwrap();
+        let mut log = Commits::default();
+        write_batch(&mut conn, &jobs([&log.next(create("m::a", 1))]), None).unwrap();
+        conn.execute_batch(
+            "DROP INDEX commits_by_request;
+             ALTER TABLE commits DROP COLUMN request_id;
+             ALTER TABLE commits DROP COLUMN request_hash;
+             DROP TABLE operator_events;
+             UPDATE meta SET value = 1 WHERE key = 'schema_version';",
+        )
+        .unwrap();
+        conn
+    }
+
+    #[test]
+    fn a_schema_1_store_reads_as_it_is_then_upgrades_in_place() {
+        let mut conn = schema_1_store();
+        check_readable(&conn).unwrap();
+        let before = all_commits(&conn).unwrap();
+        assert_eq!(before.len(), 1);
+        assert_eq!(before[0].request, None);
+        assert_eq!(events::read(&conn, None, 10).unwrap(), []);
+        assert_eq!(commit_for_request(&conn, "test", "x").unwrap(), None);
+
+        migrate(&mut conn).unwrap();
+        assert_eq!(meta(&conn, "schema_version").unwrap(), Some(2));
+        assert_eq!(all_commits(&conn).unwrap(), before);
+        assert!(names(&conn, "table").contains(&"operator_events".to_string()));
+    }
+
+    #[test]
+    fn a_commit_is_found_by_its_agent_name_and_request_id() {
+        let mut conn = migrated();
+        let mut log = Commits::default();
+        let mut tagged = log.next(create("m::a", 1));
+        let tag = RequestTag {
+            id: "req-1".into(),
+            hash: crate::graph::ContentHash([7; 32]),
+        };
+        tagged.record.request = Some(tag.clone());
+        let untagged = log.next(create("m::b", 2));
+        write_batch(&mut conn, &jobs([&tagged, &untagged]), None).unwrap();
+        let found = commit_for_request(&conn, "test", "req-1").unwrap().unwrap();
+        assert_eq!(found.revision, tagged.record.revision);
+        assert_eq!(found.request, Some(tag));
+        assert_eq!(commit_for_request(&conn, "other", "req-1").unwrap(), None);
+        assert_eq!(commit_for_request(&conn, "test", "req-2").unwrap(), None);
+    }
+
+    #[test]
+    fn operator_events_are_written_with_commits_and_read_newest_last() {
+        let mut conn = migrated();
+        let mut log = Commits::default();
+        let event = |action, function: Option<u64>| crate::store::OperatorEvent {
+            seq: 0,
+            time_ms: 5,
+            operator: "operator".into(),
+            action,
+            agent_id: "ag_1".into(),
+            agent_name: "a".into(),
+            function: function.map(FunctionId),
+            function_name: function.map(|_| "m::a".to_string()),
+            detail: "write lock".into(),
+        };
+        let mut batch = jobs([&log.next(create("m::a", 1))]);
+        for e in [
+            event(events::OperatorAction::BreakLock, Some(1)),
+            event(events::OperatorAction::EndAgent, None),
+        ] {
+            batch.push(Job::Event {
+                event: e,
+                ack: tokio::sync::oneshot::channel().0,
+            });
+        }
+        assert_eq!(write_batch(&mut conn, &batch, None).unwrap(), [1, 2]);
+        let all = events::read(&conn, None, 10).unwrap();
+        assert_eq!(all.iter().map(|e| e.seq).collect::<Vec<_>>(), [1, 2]);
+        assert_eq!(all[0].action, events::OperatorAction::BreakLock);
+        let on_a = events::read(&conn, Some(FunctionId(1)), 10).unwrap();
+        assert_eq!(on_a.len(), 1);
+        assert_eq!(on_a[0].function_name.as_deref(), Some("m::a"));
+        assert_eq!(events::read(&conn, None, 1).unwrap()[0].seq, 2);
     }
 
     #[test]
@@ -432,19 +634,20 @@ mod tests {
     #[test]
     fn migrate_refuses_a_newer_store_and_leaves_it_untouched() {
         let mut conn = Connection::open_in_memory().unwrap();
-        conn.execute_batch(
+        conn.execute_batch(&format!(
             "CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
-             INSERT INTO meta VALUES ('schema_version', 2);",
-        )
+             INSERT INTO meta VALUES ('schema_version', {});",
+            SCHEMA_VERSION + 1
+        ))
         .unwrap();
         let e = migrate(&mut conn).unwrap_err();
         assert!(
             matches!(
                 e,
                 StoreError::Schema {
-                    found: 2,
+                    found,
                     supported: SCHEMA_VERSION
-                }
+                } if found == SCHEMA_VERSION + 1
             ),
             "{e}"
         );
@@ -501,7 +704,7 @@ mod tests {
             log.next(create("m::b", 2)),
             log.next(set_const(1, 3)),
         ];
-        write_batch(&mut conn, batch.iter(), None).unwrap();
+        write_batch(&mut conn, &jobs(&batch), None).unwrap();
         assert_eq!(count(&conn, "commits"), 3);
         assert_eq!(count(&conn, "commit_functions"), 3);
         assert_eq!(count(&conn, "heads"), 2);
@@ -520,11 +723,11 @@ mod tests {
         let mut conn = migrated();
         let mut log = Commits::default();
         let first = log.next(create("m::a", 1));
-        write_batch(&mut conn, std::iter::once(&first), None).unwrap();
+        write_batch(&mut conn, &jobs([&first]), None).unwrap();
         let batch = [log.next(create("m::b", 2)), log.next(set_const(1, 3))];
         let e = write_batch(
             &mut conn,
-            batch.iter(),
+            &jobs(&batch),
             Some(crate::store::failpoint::injected_write_error()),
         )
         .unwrap_err();
@@ -541,8 +744,8 @@ mod tests {
         let mut conn = migrated();
         let mut log = Commits::default();
         let first = log.next(create("m::a", 1));
-        write_batch(&mut conn, std::iter::once(&first), None).unwrap();
-        assert!(write_batch(&mut conn, std::iter::once(&first), None).is_err());
+        write_batch(&mut conn, &jobs([&first]), None).unwrap();
+        assert!(write_batch(&mut conn, &jobs([&first]), None).is_err());
         assert_eq!(count(&conn, "commits"), 1);
     }
 }

@@ -46,6 +46,7 @@ impl Commits {
                 summary: format!("commit {}", revision.0),
                 ops,
                 changes,
+                request: None,
             },
             versions,
             fences,
