@@ -286,6 +286,18 @@ fn hash_of(bytes: Option<Vec<u8>>) -> Result<Option<ContentHash>, rusqlite::Erro
     }
 }
 
+/// One row of `commits`, as read.
+struct CommitRow {
+    time_ms: i64,
+    agent_id: String,
+    agent_name: String,
+    purpose: Option<String>,
+    summary: String,
+    ops: String,
+    request_id: Option<String>,
+    request_hash: Option<ContentHash>,
+}
+
 /// Loads full records for the given revisions, in the given order.
 fn records(conn: &Connection, revisions: &[i64]) -> Result<Vec<CommitRecord>, StoreError> {
     // Schema 1 has no request columns: read them as NULL there.
@@ -303,27 +315,28 @@ fn records(conn: &Connection, revisions: &[i64]) -> Result<Vec<CommitRecord>, St
     )?;
     let mut out = Vec::with_capacity(revisions.len());
     for &rev in revisions {
-        let (time_ms, agent_id, agent_name, purpose, summary, ops, request_id, request_hash): (
-            i64,
-            String,
-            String,
-            Option<String>,
-            String,
-            String,
-            Option<String>,
-            Option<ContentHash>,
-        ) = commit.query_row(params![rev], |r| {
-            Ok((
-                r.get(0)?,
-                r.get(1)?,
-                r.get(2)?,
-                r.get(3)?,
-                r.get(4)?,
-                r.get(5)?,
-                r.get(6)?,
-                hash_of(r.get(7)?)?,
-            ))
+        let row = commit.query_row(params![rev], |r| {
+            Ok(CommitRow {
+                time_ms: r.get(0)?,
+                agent_id: r.get(1)?,
+                agent_name: r.get(2)?,
+                purpose: r.get(3)?,
+                summary: r.get(4)?,
+                ops: r.get(5)?,
+                request_id: r.get(6)?,
+                request_hash: hash_of(r.get(7)?)?,
+            })
         })?;
+        let CommitRow {
+            time_ms,
+            agent_id,
+            agent_name,
+            purpose,
+            summary,
+            ops,
+            request_id,
+            request_hash,
+        } = row;
         let request = match (request_id, request_hash) {
             (Some(id), Some(hash)) => Some(RequestTag { id, hash }),
             (None, None) => None,
