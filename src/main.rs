@@ -16,13 +16,11 @@ use tokio_util::sync::CancellationToken;
 
 use cograph::eval::{self, Budget};
 use cograph::graph::FunctionRef;
-use cograph::graph::{
-    Body, EditOp, Program, Value, load_program, program_to_json, render_function, render_program,
-};
+use cograph::graph::{Program, Value, load_program, program_to_json, render_program};
 use cograph::locks::Transport;
 use cograph::mcp::http::{self, HttpConfig, StatusReport};
 use cograph::mcp::hub::{self, Connections, HubInfo};
-use cograph::service::{EditRequest, Hub, HubConfig};
+use cograph::service::{Hub, HubConfig};
 use cograph::store::StoreReader;
 use cograph::verify::verify_all;
 
@@ -92,11 +90,16 @@ enum Command {
         #[arg(long, default_value = DEFAULT_DATA)]
         data: PathBuf,
     },
-    /// Add the functions of a program file (text or JSON) in one commit.
+    /// Add the functions of a program file (text or JSON) in one commit;
+    /// into an empty store, ids and counters are kept exactly.
     Import {
         file: PathBuf,
         #[arg(long, default_value = DEFAULT_DATA)]
         data: PathBuf,
+        /// Replace functions that exist already (by name) instead of
+        /// refusing the import.
+        #[arg(long)]
+        replace: bool,
     },
     /// Print the stored program.
     Export {
@@ -214,7 +217,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Status { data, token_file } => status(&data, read_token(token_file.as_deref())?),
         Command::Log { data, limit } => {
             let reader = StoreReader::open(&data)?;
-            for c in reader.history(None, None, limit)? {
+            let commits = reader.history(None, None, limit)?;
+            if commits.is_empty() {
+                eprintln!(
+                    "the store in {} has no commits yet (load a program with `cograph import FILE --data {}`)",
+                    data.display(),
+                    data.display()
+                );
+            }
+            for c in commits {
                 println!(
                     "r{} {} {} ({}){}: {}",
                     c.revision.0,
@@ -231,9 +242,21 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let program = StoreReader::open(&data)?.program()?;
             report_diagnostics(&data, &program)
         }
-        Command::Import { file, data } => runtime()?.block_on(import(&file, &data)),
+        Command::Import {
+            file,
+            data,
+            replace,
+        } => runtime()?.block_on(import(&file, &data, replace)),
         Command::Export { data, format } => {
             let program = StoreReader::open(&data)?.program()?;
+            if program.is_empty() {
+                eprintln!(
+                    "the store in {} holds no functions yet: nothing to export (load a program with `cograph import FILE --data {}`)",
+                    data.display(),
+                    data.display()
+                );
+                return Ok(ExitCode::SUCCESS);
+            }
             match format {
                 ExportFormat::Text => print!("{}", render_program(&program)),
                 ExportFormat::Json => println!(
@@ -313,6 +336,12 @@ async fn serve(
     .write(&dir)
     .context("cannot write hub.json")?;
     tracing::info!(%addr, dir = %dir.display(), "serving: http://{addr}/mcp and the hub socket");
+    if hub.snapshot().is_empty() {
+        tracing::info!(
+            "the program is empty: agents can create functions with propose_edit, or load a program file with `cograph import FILE --data {}`",
+            dir.display()
+        );
+    }
     let http_task = tokio::spawn(http::serve(hub.clone(), listener, config, shutdown.clone()));
     let socket_task = tokio::spawn(hub::serve_socket(
         hub.clone(),
@@ -482,41 +511,37 @@ fn fetch_status(addr: &str, token: Option<&str>) -> anyhow::Result<StatusReport>
     Ok(serde_json::from_str(body)?)
 }
 
-async fn import(file: &Path, data: &Path) -> anyhow::Result<ExitCode> {
+async fn import(file: &Path, data: &Path, replace: bool) -> anyhow::Result<ExitCode> {
     let program = read_program(file)?;
     let dir = data_dir(data)?;
     let hub =
         Hub::open(HubConfig::new(&dir)).context("cannot open the store (stop the hub first)")?;
     let agent = hub.connect("import", Transport::InProcess);
-    let namer = program.namer();
-    let mut ops: Vec<EditOp> = program
-        .functions()
-        .map(|(_, e)| EditOp::CreateFunction {
-            name: e.function.name.clone(),
-            params: e.function.signature.params.clone(),
-            returns: e.function.signature.returns,
-            doc: e.function.doc.clone(),
-            body: None,
-        })
-        .collect();
-    ops.extend(program.functions().map(|(_, e)| EditOp::ReplaceBody {
-        function: FunctionRef::Name(e.function.name.clone()),
-        body: Body::Text(render_function(&e.function, &namer)),
-    }));
-    let request = EditRequest {
-        ops,
-        purpose: Some(format!("import {}", file.display())),
-        ..EditRequest::default()
-    };
-    let result = hub.propose(agent.id(), request).await;
+    let result = hub
+        .import(
+            agent.id(),
+            &program,
+            replace,
+            format!("import {}", file.display()),
+        )
+        .await;
     drop(agent);
     hub.shutdown().await;
     let out = result.map_err(|e| anyhow::anyhow!("{e}"))?;
     eprintln!(
-        "imported {} functions from {} at r{}",
-        out.functions.len(),
+        "imported {} functions from {} at r{}{}{}",
+        program.len(),
         file.display(),
-        out.revision.map(|r| r.0).unwrap_or(0)
+        out.commit.revision.map(|r| r.0).unwrap_or(0),
+        if out.exact {
+            " (ids and counters as in the file)"
+        } else {
+            " (new function ids: the store already had functions)"
+        },
+        match out.n_replaced {
+            0 => String::new(),
+            n => format!("; {n} replaced"),
+        }
     );
     Ok(ExitCode::SUCCESS)
 }

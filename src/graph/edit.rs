@@ -397,6 +397,7 @@ impl Working<'_> {
                     self.replace_body(id, body)?;
                 }
             }
+            EditOp::ReserveFunctionIds { next } => self.program.reserve_function_ids(*next),
             EditOp::DeleteFunction { function } => {
                 let id = self.resolve(function)?;
                 self.touched.insert(id);
@@ -454,7 +455,16 @@ impl Working<'_> {
             )));
         }
         let current = self.function(id);
+        // A function that has never had a node keeps the body's labels as
+        // its node ids (no id of it can have been used), so a function is
+        // recreated exactly from its text, gaps and `next %N` included.
+        let fresh_function = current.nodes.is_empty() && current.next_node == 0;
         let mut next_node = current.next_node.max(body_text.next.unwrap_or(0));
+        if fresh_function && let Some(top) = body_text.nodes.iter().map(|n| n.id).max() {
+            next_node = next_node.max(top.checked_add(1).ok_or_else(|| {
+                EditErrorKind::Invalid(format!("`{}` has used every node id", current.name))
+            })?);
+        }
         let mut labels: HashMap<u32, NodeId> = HashMap::new();
         for n in &body_text.nodes {
             if labels.contains_key(&n.id) {
@@ -463,7 +473,7 @@ impl Working<'_> {
                     n.id
                 )));
             }
-            let node_id = if current.nodes.contains_key(&NodeId(n.id)) {
+            let node_id = if fresh_function || current.nodes.contains_key(&NodeId(n.id)) {
                 NodeId(n.id)
             } else {
                 let fresh = NodeId(next_node);

@@ -146,6 +146,13 @@ pub enum EditOp {
         function: FunctionRef,
         new_name: QualifiedName,
     },
+    /// Raises the function-id counter to `next` (never lowers it), so the
+    /// next `create_function` gets id `next`. `cograph import` uses it to
+    /// recreate a program's exact function ids, gaps included; agents have
+    /// no need of it and the tools do not accept it.
+    ReserveFunctionIds {
+        next: u64,
+    },
 }
 
 /// The function an op works on, as `&` or `&mut` as `$op` is: one list of
@@ -162,7 +169,7 @@ macro_rules! target_of {
             | EditOp::ReplaceBody { function, .. }
             | EditOp::DeleteFunction { function }
             | EditOp::RenameFunction { function, .. } => Some(function),
-            EditOp::CreateFunction { .. } => None,
+            EditOp::CreateFunction { .. } | EditOp::ReserveFunctionIds { .. } => None,
         }
     };
 }
@@ -180,10 +187,12 @@ impl EditOp {
             EditOp::CreateFunction { .. } => "create_function",
             EditOp::DeleteFunction { .. } => "delete_function",
             EditOp::RenameFunction { .. } => "rename_function",
+            EditOp::ReserveFunctionIds { .. } => "reserve_function_ids",
         }
     }
 
-    /// The existing function this op works on; `None` for `create_function`.
+    /// The existing function this op works on; `None` for `create_function`
+    /// and `reserve_function_ids`.
     pub fn target(&self) -> Option<&FunctionRef> {
         target_of!(self)
     }
@@ -196,6 +205,7 @@ impl EditOp {
             EditOp::CreateFunction { .. }
                 | EditOp::DeleteFunction { .. }
                 | EditOp::RenameFunction { .. }
+                | EditOp::ReserveFunctionIds { .. }
         )
     }
 

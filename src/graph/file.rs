@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use super::edit_ops::{Body, EditOp};
 use super::function::{Function, Node, Param, QualifiedName, Signature};
 use super::function_ref::FunctionRef;
 use super::ids::{FunctionId, NodeId, Revision};
@@ -214,6 +215,67 @@ pub fn load_program_json(text: &str) -> Result<Program, LoadError> {
     }
     program.reserve_function_ids(doc.next_function_id);
     Ok(program)
+}
+
+/// The edit ops that load `program` into `into` as one commit, and whether
+/// they recreate it exactly.
+pub struct ImportPlan {
+    pub ops: Vec<EditOp>,
+    /// Function ids (gaps included), node ids and both counters are
+    /// exactly `program`'s: `into` is empty and has never used its ids.
+    pub exact: bool,
+}
+
+/// Plans loading `program` into `into`. A function whose name exists in
+/// `into` has its signature, doc and body replaced (it keeps its id); the
+/// others are created, with `program`'s ids when the plan is exact and with
+/// fresh ids otherwise. Bodies are set after every function exists, so
+/// calls may point anywhere; a function created by the plan has never had
+/// a node, so its body's node ids are kept as written.
+pub fn import_ops(program: &Program, into: &Program) -> ImportPlan {
+    let exact = into.is_empty()
+        && program
+            .functions()
+            .all(|(id, _)| id.0 >= into.next_function_id().0);
+    let namer = program.namer();
+    let mut ops = Vec::new();
+    for (id, e) in program.functions() {
+        let f = &e.function;
+        if into.id_of(&f.name).is_some() {
+            ops.push(EditOp::SetSignature {
+                function: FunctionRef::Name(f.name.clone()),
+                params: f.signature.params.clone(),
+                returns: f.signature.returns,
+            });
+            ops.push(EditOp::SetDoc {
+                function: FunctionRef::Name(f.name.clone()),
+                doc: f.doc.clone(),
+            });
+            continue;
+        }
+        if exact {
+            ops.push(EditOp::ReserveFunctionIds { next: id.0 });
+        }
+        ops.push(EditOp::CreateFunction {
+            name: f.name.clone(),
+            params: f.signature.params.clone(),
+            returns: f.signature.returns,
+            doc: f.doc.clone(),
+            body: None,
+        });
+    }
+    for (_, e) in program.functions() {
+        ops.push(EditOp::ReplaceBody {
+            function: FunctionRef::Name(e.function.name.clone()),
+            body: Body::Text(render_function(&e.function, &namer)),
+        });
+    }
+    if exact {
+        ops.push(EditOp::ReserveFunctionIds {
+            next: program.next_function_id().0,
+        });
+    }
+    ImportPlan { ops, exact }
 }
 
 /// Parses either form: JSON when the text starts with `{`.

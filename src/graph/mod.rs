@@ -26,7 +26,8 @@ pub use edit::{
 };
 pub use encoding::{decode_function, encode_function, function_hash};
 pub use file::{
-    LoadError, load_program, load_program_json, load_program_text, program_to_json, render_program,
+    ImportPlan, LoadError, import_ops, load_program, load_program_json, load_program_text,
+    program_to_json, render_program,
 };
 pub use function::{Function, Node, Param, QualifiedName, Signature};
 pub use function_ref::{FunctionRef, FunctionRefError};

@@ -172,7 +172,7 @@ pub fn check_rebase(
                     overlaps.push(OverlapReason::Name { op_index });
                 }
             }
-            EditOp::CreateFunction { .. } => {}
+            EditOp::CreateFunction { .. } | EditOp::ReserveFunctionIds { .. } => {}
         }
     }
     let mut seen = BTreeSet::new();

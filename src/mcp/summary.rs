@@ -257,6 +257,9 @@ impl Summary for ProposeEditResult {
             Some(r) => format!("{} r{r}", self.status),
             None => self.status.to_string(),
         };
+        if self.repeated {
+            s.push_str(" (a repeat of this request_id: nothing applied again)");
+        }
         for f in &self.functions {
             let _ = write!(
                 s,

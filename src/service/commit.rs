@@ -20,61 +20,16 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use super::error::{FunctionConflict, LockedFunction, ServiceError};
+use super::proposal::{CommitOutcome, EditRequest, FunctionOutcome};
+use super::requests::{Committed, check_request_id, tag_of};
 use super::{Hub, ReadRecord, Tip};
-use crate::graph::edit::AliasTarget;
 use crate::graph::{
     Applied, ContentHash, EditOp, Function, FunctionEntry, FunctionId, FunctionRef, Program,
     QualifiedName, Revision, apply, check_rebase, diff_functions,
 };
 use crate::locks::{AgentId, LeaseCheck, LockMode};
-use crate::store::{ChangeRecord, CommitRecord, CommitWrite, now_ms};
+use crate::store::{ChangeRecord, CommitRecord, CommitWrite, RequestTag, now_ms};
 use crate::verify::{incremental_scope, verify_scope};
-
-/// What to do when a function changed since the agent's base.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum OnConflict {
-    /// Rebase the ops onto the current version when they do not overlap
-    /// the intervening changes; refuse otherwise.
-    #[default]
-    Merge,
-    /// Refuse whenever the base is not current.
-    Reject,
-}
-
-#[derive(Clone, Debug, Default)]
-pub struct EditRequest {
-    pub ops: Vec<EditOp>,
-    /// Explicit bases: function (name or id) → the hash the ops were
-    /// written against. Functions not listed use the agent's last read.
-    pub base: Vec<(FunctionRef, ContentHash)>,
-    pub on_conflict: OnConflict,
-    pub dry_run: bool,
-    pub purpose: Option<String>,
-}
-
-#[derive(Clone, Debug)]
-pub struct FunctionOutcome {
-    pub id: FunctionId,
-    pub name: QualifiedName,
-    pub before: Option<ContentHash>,
-    pub after: Option<ContentHash>,
-    /// The ops were rebased onto a newer version than the agent's base.
-    pub merged: bool,
-}
-
-#[derive(Clone, Debug)]
-pub struct CommitOutcome {
-    /// The new revision; `None` for a dry run or an edit that changed
-    /// nothing.
-    pub revision: Option<Revision>,
-    pub dry_run: bool,
-    pub functions: Vec<FunctionOutcome>,
-    /// The functions incremental verification checked.
-    pub verified: Vec<(FunctionId, QualifiedName)>,
-    pub aliases: BTreeMap<String, AliasTarget>,
-    /// The program right after the commit (or as it would be), for names.
-    pub program: Arc<Program>,
-}
 
 /// A preparation that passed every check, ready to sequence.
 struct Prepared {
@@ -104,7 +59,11 @@ enum Sequenced {
         revision: Revision,
         ack: tokio::sync::oneshot::Receiver<Result<(), crate::store::StoreError>>,
         program: Arc<Program>,
+        /// The name the commit was logged under (its tag's scope).
+        agent_name: String,
     },
+    /// An earlier commit made under this request's tag.
+    Repeat(Committed),
 }
 
 /// How often a preparation is retried when concurrent commits keep
@@ -118,17 +77,35 @@ impl Hub {
         agent: AgentId,
         request: EditRequest,
     ) -> Result<CommitOutcome, ServiceError> {
+        self.propose_within(agent, request, self.config.max_ops)
+            .await
+    }
+
+    /// `propose` with another limit on the number of ops (an import has
+    /// none).
+    pub(super) async fn propose_within(
+        self: &Arc<Self>,
+        agent: AgentId,
+        request: EditRequest,
+        max_ops: usize,
+    ) -> Result<CommitOutcome, ServiceError> {
         if request.ops.is_empty() {
             return Err(ServiceError::InvalidRequest(
                 "`ops` is empty: give at least one edit op".into(),
             ));
         }
-        if request.ops.len() > self.config.max_ops {
+        if request.ops.len() > max_ops {
             return Err(ServiceError::InvalidRequest(format!(
-                "`ops` has {} ops; at most {} per request",
+                "`ops` has {} ops; at most {max_ops} per request",
                 request.ops.len(),
-                self.config.max_ops
             )));
+        }
+        let tag = tag_of(&request);
+        if let Some(tag) = &tag {
+            check_request_id(&tag.id).map_err(ServiceError::InvalidRequest)?;
+            if let Some(done) = self.repeated_commit(&self.agent_name(agent), tag)? {
+                return self.repeat_outcome(done);
+            }
         }
         let structural = request.ops.iter().any(EditOp::is_structural);
         let (_shared, _exclusive) = if structural {
@@ -148,15 +125,22 @@ impl Hub {
                     Arc::new(prepared.applied.program.clone()),
                 ));
             }
-            let (revision, ack, program) = match self.sequence(agent, &request, &view, &prepared)? {
+            let sequenced = self.sequence(agent, &request, tag.as_ref(), &view, &prepared)?;
+            let (revision, ack, program, agent_name) = match sequenced {
                 Sequenced::Retry => continue,
+                Sequenced::Repeat(done) => return self.repeat_outcome(done),
                 Sequenced::Queued {
                     revision,
                     ack,
                     program,
-                } => (revision, ack, program),
+                    agent_name,
+                } => (revision, ack, program, agent_name),
             };
-            match ack.await {
+            let durable = ack.await;
+            if let Some(tag) = &tag {
+                self.pending_requests.settle(&agent_name, tag);
+            }
+            match durable {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => return Err(e.into()),
                 Err(_) => return Err(ServiceError::Unavailable("the store writer stopped".into())),
@@ -215,6 +199,7 @@ impl Hub {
             verified,
             aliases: prepared.applied.aliases.clone(),
             program,
+            repeated: false,
         }
     }
 
@@ -515,14 +500,29 @@ impl Hub {
         &self,
         agent: AgentId,
         request: &EditRequest,
+        tag: Option<&RequestTag>,
         view: &Tip,
         prepared: &Prepared,
     ) -> Result<Sequenced, ServiceError> {
         // Lock order: the tip first; while it is held this takes the lock
         // table's mutex (conflicting_holders), then the agent registry's
-        // shard locks (agents.get), then the store queue's mutex (submit).
-        // Nothing that holds one of those ever waits for the tip.
+        // shard locks (agents.get), then the pending-request map and the
+        // store reader's mutex (repeated_commit), then the store queue's
+        // mutex (submit). Nothing that holds one of those ever waits for
+        // the tip.
         let mut tip = self.tip()?;
+        let (agent_name, agent_purpose) = self
+            .agents
+            .get(agent)
+            .map(|a| (a.name, a.purpose))
+            .unwrap_or_else(|| ("unknown".into(), None));
+        // Two copies of one request may both have passed the check before
+        // preparing; only here, under the tip mutex, is it decisive.
+        if let Some(tag) = tag
+            && let Some(done) = self.repeated_commit(&agent_name, tag)?
+        {
+            return Ok(Sequenced::Repeat(done));
+        }
         if tip.program.revision() != view.program.revision() {
             let same = |id: &FunctionId| {
                 let a = view.program.get(*id).map(|e| (e.revision, e.hash));
@@ -596,21 +596,26 @@ impl Hub {
             let high = tip.fences.get(id).copied().unwrap_or(0).max(*token);
             tip.fences.insert(*id, high);
         }
-        let (agent_name, agent_purpose) = self
-            .agents
-            .get(agent)
-            .map(|a| (a.name, a.purpose))
-            .unwrap_or_else(|| ("unknown".into(), None));
+        if let Some(tag) = tag {
+            self.pending_requests.insert(
+                &agent_name,
+                tag,
+                Committed {
+                    revision,
+                    changes: changes.clone(),
+                },
+            );
+        }
         let record = CommitRecord {
             revision,
             time_ms: now_ms(),
             agent_id: agent.to_string(),
-            agent_name,
+            agent_name: agent_name.clone(),
             purpose: request.purpose.clone().or(agent_purpose),
             summary: summarize(&prepared.ops, &prepared.applied),
             ops: prepared.ops.clone(),
             changes,
-            request: None,
+            request: tag.cloned(),
         };
         let ack = self.store.submit(CommitWrite {
             record,
@@ -623,6 +628,7 @@ impl Hub {
             revision,
             ack,
             program: Arc::new(program),
+            agent_name,
         })
     }
 }

@@ -19,7 +19,10 @@
 mod access;
 mod commit;
 pub mod error;
+mod import;
+mod proposal;
 mod reads;
+pub mod requests;
 pub mod time;
 
 use std::collections::{BTreeMap, HashMap};
@@ -32,8 +35,9 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-pub use commit::{CommitOutcome, EditRequest, FunctionOutcome, OnConflict};
 pub use error::{FunctionConflict, LockedFunction, ServiceError};
+pub use import::ImportOutcome;
+pub use proposal::{CommitOutcome, EditRequest, FunctionOutcome, OnConflict};
 pub use reads::{DiffResult, FunctionRead, VersionSel};
 
 use crate::eval::Budget;
@@ -130,6 +134,10 @@ pub struct Hub {
     published_revision: watch::Sender<Revision>,
     tip: Mutex<Tip>,
     agent_state: DashMap<AgentId, AgentState>,
+    /// Commits made under a request id and not yet durable.
+    pending_requests: requests::PendingRequests,
+    /// Each agent's recent lock requests made under a request id.
+    lock_requests: DashMap<AgentId, requests::LockRequests>,
     /// Why the hub must stop (a store failure or a poisoned mutex), once.
     fatal: watch::Sender<Option<String>>,
     shutdown: CancellationToken,
@@ -199,6 +207,8 @@ impl Hub {
                 fences: recovered.fences.into_iter().collect(),
             }),
             agent_state: DashMap::new(),
+            pending_requests: Default::default(),
+            lock_requests: DashMap::new(),
             fatal: watch::channel(None).0,
             shutdown: CancellationToken::new(),
             tasks: Mutex::new(Vec::new()),
@@ -327,6 +337,7 @@ impl Hub {
     fn end_agent_locks(&self, agent: AgentId, info: Option<crate::locks::AgentInfo>) {
         let ended = self.locks.end_agent(agent);
         self.agent_state.remove(&agent);
+        self.lock_requests.remove(&agent);
         if let Some(info) = info {
             tracing::info!(
                 agent = %agent,

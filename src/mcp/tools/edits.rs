@@ -43,6 +43,7 @@ impl CographServer {
             },
             dry_run: args.dry_run,
             purpose: args.purpose.clone(),
+            request_id: args.request_id.clone(),
         };
         let out = self
             .hub
@@ -82,6 +83,7 @@ impl CographServer {
                     )
                 })
                 .collect(),
+            repeated: out.repeated,
         }))
     }
 

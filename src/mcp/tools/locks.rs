@@ -51,7 +51,8 @@ impl CographServer {
         let started = Instant::now();
         let grant = self
             .hub
-            .acquire(
+            .acquire_once(
+                args.request_id.as_deref(),
                 agent,
                 &targets,
                 wait,

@@ -161,6 +161,10 @@ pub struct ProposeEditArgs {
     /// Recorded in the history.
     #[serde(default)]
     pub purpose: Option<String>,
+    /// Your unique id for this edit (a UUID): resending it returns the
+    /// first commit instead of applying the ops twice.
+    #[serde(default)]
+    pub request_id: Option<String>,
     /// Secret handle from register_agent; only for HTTP clients without a
     /// protocol session.
     #[serde(default)]
@@ -207,4 +211,8 @@ pub struct ProposeEditResult {
     pub verified: Vec<String>,
     /// Where each `as` alias landed.
     pub aliases: BTreeMap<String, AliasView>,
+    /// Your `request_id` was already committed at `revision`; nothing was
+    /// applied again.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub repeated: bool,
 }

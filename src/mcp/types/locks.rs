@@ -30,6 +30,10 @@ pub struct AcquireLocksArgs {
     /// Shown to agents your locks block.
     #[serde(default)]
     pub purpose: Option<String>,
+    /// Your unique id for this request: resending it returns the first
+    /// outcome (same grant and token) instead of acquiring again.
+    #[serde(default)]
+    pub request_id: Option<String>,
     /// Secret handle from register_agent; only for HTTP clients without a
     /// protocol session.
     #[serde(default)]
