@@ -18,7 +18,14 @@
 //!    with no wait, release when granted) and optimistic edits (20%: read,
 //!    then edit one constant against that read) on `--hot` shared
 //!    functions: throughput and p50/p99 latency per tool, and the outcome
-//!    codes (lock_denied, conflict, ... are expected under contention).
+//!    codes (lock_denied, conflict, ... are expected under contention);
+//! 4. one kept-alive connection spoken by hand (plain HTTP/1.1, each
+//!    response read to its end, SSE included): `GET /healthz` p50, the
+//!    transport floor, beside `lock_status`, `acquire_locks` and
+//!    `release_locks` p50 on that same connection, and lock call / floor.
+//!    A server whose sockets lack `TCP_NODELAY` shows 40 ms here (Nagle's
+//!    algorithm waiting for the client's delayed ACK), which clients that
+//!    open a connection per call never see.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
@@ -35,6 +42,12 @@ use rmcp::{RoleClient, ServiceExt};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
+// The tests' hand-written HTTP/1.1 client: one kept-alive connection,
+// each response read to its end (by length or chunked, SSE included).
+#[path = "../tests/common/raw.rs"]
+mod raw;
+use raw::{Raw, mcp_headers};
+
 type Session = RunningService<RoleClient, ()>;
 
 /// Constants per hot function; edits pick one of them.
@@ -42,6 +55,8 @@ const N_CONSTS: usize = 8;
 /// Upper bound on calls per session per run, beside the time bound.
 const MAX_CALLS_PER_SESSION: usize = 200_000;
 const BASELINE_ROUNDS: usize = 2_000;
+/// Upper bound on rounds on the kept-alive connection, beside the time bound.
+const KEEPALIVE_ROUNDS: usize = 2_000;
 
 struct Args {
     sessions: Vec<usize>,
@@ -463,6 +478,15 @@ async fn drive(args: Args) -> anyhow::Result<()> {
         }
     }
 
+    // 4. One kept-alive connection, spoken by hand.
+    let addr = child
+        .url
+        .strip_prefix("http://")
+        .and_then(|rest| rest.strip_suffix("/mcp"))
+        .context("the child's url")?
+        .to_string();
+    keepalive(&addr, args.seconds.max(1.0)).await?;
+
     // The program is still whole after the runs.
     let (_, verified) = call(&setup, &mut Stats::default(), "verify_all", json!({})).await?;
     println!(
@@ -478,5 +502,70 @@ async fn drive(args: Args) -> anyhow::Result<()> {
         }
     }
     let _ = setup.cancel().await;
+    Ok(())
+}
+
+/// Section 4: rounds of `GET /healthz`, `lock_status`, `acquire_locks` and
+/// `release_locks` on one kept-alive connection (one protocol session),
+/// bounded by `seconds` and `KEEPALIVE_ROUNDS`.
+async fn keepalive(addr: &str, seconds: f64) -> anyhow::Result<()> {
+    let mut conn = Raw::connect(addr).await;
+    let session = conn.open_session().await;
+    let mcp = mcp_headers(Some(&session));
+    let mut lat: BTreeMap<&'static str, Vec<Duration>> = BTreeMap::new();
+    let deadline = Instant::now() + Duration::from_secs_f64(seconds);
+    let mut id = 0u64;
+    let mut rounds = 0;
+    while Instant::now() < deadline && rounds < KEEPALIVE_ROUNDS {
+        let start = Instant::now();
+        conn.request("GET", "/healthz", &[], "").await;
+        let health = conn.response().await.map_err(anyhow::Error::msg)?;
+        lat.entry("GET /healthz").or_default().push(start.elapsed());
+        if health.status != 200 {
+            bail!("/healthz answered {}", health.status);
+        }
+        for (tool, args) in [
+            ("lock_status", json!({"function": "load::own"})),
+            (
+                "acquire_locks",
+                json!({"locks": [{"function": "load::own", "mode": "write"}]}),
+            ),
+            ("release_locks", json!({})),
+        ] {
+            id += 1;
+            let start = Instant::now();
+            let answer = conn.call_tool(&session, id, tool, args).await;
+            lat.entry(tool).or_default().push(start.elapsed());
+            if answer.status != 200
+                || !answer.body.contains(r#""result""#)
+                || answer.body.contains(r#""isError":true"#)
+            {
+                bail!(
+                    "{tool} on the kept-alive connection answered {}: {}",
+                    answer.status,
+                    answer.body
+                );
+            }
+        }
+        rounds += 1;
+    }
+    conn.request("DELETE", "/mcp", &mcp, "").await;
+    conn.response().await.map_err(anyhow::Error::msg)?;
+    println!("\n## One kept-alive HTTP/1.1 connection, {rounds} rounds, calls in turn");
+    println!("{:<18} {:>9} {:>9}", "request", "p50 µs", "p99 µs");
+    for (what, l) in &lat {
+        println!(
+            "{what:<18} {:>9.1} {:>9.1}",
+            us(percentile(l, 0.5)),
+            us(percentile(l, 0.99))
+        );
+    }
+    let floor = us(percentile(&lat["GET /healthz"], 0.5));
+    println!(
+        "transport floor GET /healthz p50 {floor:.1} µs; lock_status / floor = {:.2}, acquire_locks / floor = {:.2}, release_locks / floor = {:.2} (target <= 2)",
+        us(percentile(&lat["lock_status"], 0.5)) / floor,
+        us(percentile(&lat["acquire_locks"], 0.5)) / floor,
+        us(percentile(&lat["release_locks"], 0.5)) / floor,
+    );
     Ok(())
 }

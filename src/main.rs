@@ -61,6 +61,14 @@ enum Command {
         /// a call of theirs is waiting for a lock).
         #[arg(long, default_value_t = 1800)]
         session_idle: u64,
+        /// Close a connection whose request head has not arrived within
+        /// this many milliseconds (hidden: for tests).
+        #[arg(long, default_value_t = 10_000, hide = true)]
+        header_timeout_ms: u64,
+        /// Refuse (408) a request whose body has not arrived within this
+        /// many milliseconds (hidden: for tests).
+        #[arg(long, default_value_t = 30_000, hide = true)]
+        body_timeout_ms: u64,
     },
     /// Speak MCP on stdin/stdout as one agent of the shared hub for the
     /// data directory (started in the background if none runs).
@@ -182,6 +190,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             allow_host,
             idle_exit,
             session_idle,
+            header_timeout_ms,
+            body_timeout_ms,
         } => {
             let token = read_token(token_file.as_deref())?;
             if !http::is_loopback(&listen) && token.is_none() {
@@ -194,6 +204,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 loopback: http::is_loopback(&listen),
                 allowed_hosts: allow_host,
                 session_idle: Duration::from_secs(session_idle),
+                header_read_timeout: Duration::from_millis(header_timeout_ms),
+                body_read_timeout: Duration::from_millis(body_timeout_ms),
             };
             runtime()?.block_on(serve(
                 listen,
@@ -305,9 +317,10 @@ fn read_token(path: Option<&Path>) -> anyhow::Result<Option<String>> {
     Ok(Some(token))
 }
 
-/// Creates the data directory and returns its absolute path.
+/// Creates the data directory (0700) and returns its absolute path.
 fn data_dir(data: &Path) -> anyhow::Result<PathBuf> {
-    std::fs::create_dir_all(data).with_context(|| format!("cannot create {}", data.display()))?;
+    cograph::store::private::create_dir(data)
+        .with_context(|| format!("cannot create {}", data.display()))?;
     data.canonicalize()
         .with_context(|| format!("cannot resolve {}", data.display()))
 }

@@ -304,3 +304,168 @@ async fn an_idle_http_session_ends_and_its_locks_go() {
     assert_eq!(agents["agents"].as_array().unwrap().len(), 1, "{agents:#}");
     bob.cancel().await.unwrap();
 }
+
+/// Reads until the server closes the connection; returns whether it did
+/// (end of file or a reset) within the 10 s read timeout, and what it sent.
+fn read_until_closed(stream: &mut std::net::TcpStream) -> (bool, String) {
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut got = Vec::new();
+    let closed = match stream.take(1 << 20).read_to_end(&mut got) {
+        Ok(_) => true,
+        Err(e) => e.kind() == std::io::ErrorKind::ConnectionReset,
+    };
+    (closed, String::from_utf8_lossy(&got).into_owned())
+}
+
+/// Regression: 300 half-sent request heads stayed open 35 s and counting.
+#[test]
+fn a_half_sent_request_head_is_disconnected() {
+    let served = Served::start(&["--header-timeout-ms", "300"]);
+    let mut stream = std::net::TcpStream::connect(&served.addr).unwrap();
+    stream
+        .write_all(format!("GET /healthz HTTP/1.1\r\nHost: {}\r\nX-Slow:", served.addr).as_bytes())
+        .unwrap();
+    let (closed, _) = read_until_closed(&mut stream);
+    assert!(closed, "the server kept a half-sent request head open");
+    // A whole request on a new connection is still served.
+    assert_eq!(status_of(&served.addr, "GET /healthz", &[], ""), 200);
+}
+
+#[test]
+fn a_half_sent_request_body_gets_408_and_the_connection_closes() {
+    let served = Served::start(&["--body-timeout-ms", "300"]);
+    let mut stream = std::net::TcpStream::connect(&served.addr).unwrap();
+    let head = format!(
+        "POST /mcp HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nContent-Length: 100\r\n\r\n{{\"jsonrpc\":",
+        served.addr
+    );
+    stream.write_all(head.as_bytes()).unwrap();
+    let (closed, answer) = read_until_closed(&mut stream);
+    assert!(
+        closed,
+        "the server kept a half-sent body open; it sent {answer:?}"
+    );
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("did not arrive within 300 ms"), "{answer}");
+}
+
+fn mode_of(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+/// Regression: the data directory was 0755 and its files 0644, so any
+/// local user could read the program and its log.
+#[test]
+fn the_data_directory_is_0700_and_its_files_0600() {
+    let parent = tempfile::tempdir().unwrap();
+    let data = parent.path().join("fresh").join("data");
+    let mut child = Command::new(EXE)
+        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+        .arg(&data)
+        .env("COGRAPH_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let info = wait_for_hub(&data, child.id());
+    // Opening the store wrote a transaction, so SQLite's -wal and -shm
+    // exist while the server runs.
+    assert_eq!(status_of(&info.http, "GET /healthz", &[], ""), 200);
+    assert_eq!(mode_of(&data), 0o700, "the data directory");
+    assert_eq!(
+        mode_of(&parent.path().join("fresh")),
+        0o700,
+        "a parent cograph created"
+    );
+    for file in [
+        "cograph.db",
+        "cograph.db-wal",
+        "cograph.db-shm",
+        "cograph.lock",
+        "hub.json",
+        "hub.sock",
+    ] {
+        assert_eq!(mode_of(&data.join(file)), 0o600, "{file}");
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+#[test]
+fn a_hub_started_by_stdio_logs_to_a_private_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut bridge = Command::new(EXE)
+        .args(["stdio", "--data"])
+        .arg(dir.path())
+        .env("COGRAPH_LOG", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let info = loop {
+        if let Some(info) = cograph::mcp::hub::HubInfo::read(dir.path()) {
+            break info;
+        }
+        assert!(Instant::now() < deadline, "no hub started");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let modes = (
+        mode_of(&dir.path().join("hub.log")),
+        mode_of(&dir.path().join("cograph.db")),
+    );
+    drop(bridge.stdin.take());
+    let _ = bridge.wait();
+    let _ = Command::new("kill").arg(info.pid.to_string()).status();
+    // The directory existed already and keeps its mode; the files cograph
+    // made in it are private.
+    assert_eq!(modes, (0o600, 0o600));
+}
+
+/// An existing directory keeps its mode (it may be one the user shares on
+/// purpose), but the owner warns when others can read it, and the files in
+/// it are private all the same.
+#[test]
+fn an_existing_shared_data_directory_is_warned_about_and_its_files_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    // A store left 0644 by an older cograph (an empty file is an empty
+    // SQLite database).
+    let db = dir.path().join("cograph.db");
+    std::fs::write(&db, "").unwrap();
+    std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let log = dir.path().join("stderr.txt");
+    let mut child = Command::new(EXE)
+        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+        .arg(dir.path())
+        .env("COGRAPH_LOG", "warn")
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    wait_for_hub(dir.path(), child.id());
+    let db_mode = mode_of(&dir.path().join("cograph.db"));
+    let _ = child.kill();
+    let _ = child.wait();
+    let stderr = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        stderr.contains("readable by other users") && stderr.contains("chmod 700"),
+        "{stderr}"
+    );
+    assert_eq!(
+        mode_of(dir.path()),
+        0o755,
+        "an existing directory keeps its mode"
+    );
+    assert_eq!(db_mode, 0o600);
+}

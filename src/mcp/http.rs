@@ -2,11 +2,16 @@
 //! session or per stateless request), `/healthz`, and `/status` for
 //! `cograph status`.
 //!
-//! Security: `Origin` is validated on every route (a foreign origin gets
-//! 403); `Host` is limited to loopback names when bound to loopback; a
-//! bearer token, when configured, is required on everything but `/healthz`
-//! (401 without it). Refusing to bind a non-loopback address without a
-//! token is the caller's job (`cograph serve`).
+//! Security: every route, `/mcp` included, goes through [`guard`], the one
+//! check of `Host` and `Origin` (rmcp's own checks are off, so the two
+//! cannot disagree). A foreign origin gets 403; any loopback origin, http
+//! or https, is not foreign. On a loopback listener every authority the
+//! request names (its `Host`, and the target of an absolute-form request)
+//! must be a loopback name. A bearer token, when configured, is required on
+//! everything but `/healthz` (401 without it). Request bodies are read
+//! whole with a deadline (`body.rs`), request heads under one (`conn.rs`).
+//! Refusing to bind a non-loopback address without a token is the caller's
+//! job (`cograph serve`).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -14,9 +19,10 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
+use rmcp::transport::streamable_http_server::session::SessionManager;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use serde::Serialize;
@@ -27,6 +33,10 @@ use super::server::CographServer;
 use super::sessions::AgentSessions;
 use super::views;
 use crate::service::Hub;
+
+mod authority;
+mod body;
+mod conn;
 
 #[derive(Clone, Debug)]
 pub struct HttpConfig {
@@ -39,6 +49,12 @@ pub struct HttpConfig {
     /// Protocol sessions idle this long are closed (their agents end); a
     /// call in flight keeps a session busy.
     pub session_idle: Duration,
+    /// A connection whose next request head has not fully arrived this
+    /// long after hyper began waiting for it is closed.
+    pub header_read_timeout: Duration,
+    /// A request whose body has not fully arrived this long after its head
+    /// gets 408 and its connection closes.
+    pub body_read_timeout: Duration,
 }
 
 impl Default for HttpConfig {
@@ -48,11 +64,11 @@ impl Default for HttpConfig {
             loopback: true,
             allowed_hosts: Vec::new(),
             session_idle: Duration::from_secs(30 * 60),
+            header_read_timeout: Duration::from_secs(10),
+            body_read_timeout: Duration::from_secs(30),
         }
     }
 }
-
-const LOOPBACK_ORIGINS: [&str; 3] = ["http://localhost:*", "http://127.0.0.1:*", "http://[::1]:*"];
 
 #[derive(Clone)]
 struct AppState {
@@ -62,28 +78,21 @@ struct AppState {
 
 /// The axum app: `/mcp`, `/healthz`, `/status`.
 pub fn router(hub: Arc<Hub>, config: HttpConfig, shutdown: CancellationToken) -> Router {
-    let mut http = StreamableHttpServerConfig::default()
-        .with_allowed_origins(LOOPBACK_ORIGINS)
-        .enforce_origin_validation()
+    // `guard` checks Host and Origin on every route, /mcp included.
+    let http = StreamableHttpServerConfig::default()
+        .disable_allowed_hosts()
+        .with_max_request_body_bytes(body::MAX_BODY_BYTES)
         .with_cancellation_token(shutdown.clone());
-    if !config.loopback {
-        http = if config.allowed_hosts.is_empty() {
-            http.disable_allowed_hosts()
-        } else {
-            let mut hosts = config.allowed_hosts.clone();
-            hosts.extend(["localhost", "127.0.0.1", "::1"].map(String::from));
-            http.with_allowed_hosts(hosts)
-        };
-    }
     let factory_hub = hub.clone();
+    let sessions = AgentSessions::start(
+        LocalSessionManager::default(),
+        hub.clone(),
+        config.session_idle,
+        shutdown.clone(),
+    );
     let mcp = StreamableHttpService::new(
         move || Ok(CographServer::for_http(factory_hub.clone())),
-        AgentSessions::start(
-            LocalSessionManager::default(),
-            hub.clone(),
-            config.session_idle,
-            shutdown.clone(),
-        ),
+        sessions.clone(),
         http,
     );
     let state = AppState {
@@ -93,7 +102,12 @@ pub fn router(hub: Arc<Hub>, config: HttpConfig, shutdown: CancellationToken) ->
     Router::new()
         .route("/healthz", axum::routing::get(healthz))
         .route("/status", axum::routing::get(status))
-        .nest_service("/mcp", mcp)
+        // Exactly `/mcp`: `/mcp/anything` is not the endpoint (404).
+        .route(
+            "/mcp",
+            axum::routing::any_service(mcp)
+                .layer(middleware::from_fn_with_state(sessions, end_session)),
+        )
         .layer(middleware::from_fn_with_state(state.clone(), guard))
         .with_state(state)
 }
@@ -105,60 +119,65 @@ pub async fn serve(
     config: HttpConfig,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
+    let header_read_timeout = config.header_read_timeout;
     let app = router(hub, config, shutdown.child_token());
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move { shutdown.cancelled().await })
-        .await
-}
-
-/// The host name of a `host[:port]` authority, without brackets for IPv6.
-fn host_name(authority: &str) -> &str {
-    match authority.strip_prefix('[') {
-        Some(v6) => v6.split(']').next().unwrap_or(""),
-        None => authority.split(':').next().unwrap_or(""),
-    }
-}
-
-fn is_loopback_name(host: &str) -> bool {
-    matches!(host, "localhost" | "127.0.0.1" | "::1")
+    conn::serve(listener, app, header_read_timeout, shutdown).await
 }
 
 /// Returns true if and only if `origin` is a loopback origin.
 fn loopback_origin(origin: &str) -> bool {
-    origin
-        .strip_prefix("http://")
-        .or_else(|| origin.strip_prefix("https://"))
-        .is_some_and(|rest| is_loopback_name(host_name(rest)))
+    authority::origin_host(origin).is_some_and(authority::is_loopback_host)
 }
 
-/// Returns true if and only if the `Host` header may reach this server: a
-/// loopback name on a loopback listener (so a page that rebinds its own
-/// name to 127.0.0.1 is refused), else one of `allowed_hosts` when any are
-/// configured. rmcp checks `/mcp` the same way; this covers every path.
+/// Returns true if and only if an authority the request names may reach
+/// this server: a loopback name on a loopback listener (so a page that
+/// rebinds its own name to 127.0.0.1 is refused), else one of
+/// `allowed_hosts` or a loopback name when any are configured, else any.
 fn host_allowed(host: Option<&str>, config: &HttpConfig) -> bool {
-    let Some(name) = host.map(host_name) else {
-        return !config.loopback && config.allowed_hosts.is_empty();
-    };
-    if config.loopback {
-        is_loopback_name(name)
-    } else {
-        config.allowed_hosts.is_empty()
-            || is_loopback_name(name)
-            || config.allowed_hosts.iter().any(|h| host_name(h) == name)
+    if !config.loopback && config.allowed_hosts.is_empty() {
+        return true;
     }
+    let Some(name) = host.and_then(authority::host_of) else {
+        return false;
+    };
+    authority::is_loopback_host(name)
+        || (!config.loopback
+            && config.allowed_hosts.iter().any(|allowed| {
+                authority::host_of(allowed)
+                    .unwrap_or(allowed.as_str())
+                    .eq_ignore_ascii_case(name)
+            }))
+}
+
+/// Returns true if and only if every authority `request` names is allowed:
+/// its one `Host` header and, in an absolute-form request
+/// (`GET http://host/path`), the target's authority, which RFC 9112 says a
+/// server uses instead of `Host`; both must pass, and a request with two
+/// `Host` headers or none (on a listener that checks) is refused.
+fn authorities_allowed(request: &Request, config: &HttpConfig) -> bool {
+    let mut hosts = request.headers().get_all(header::HOST).iter();
+    let host = hosts.next().map(|h| h.to_str().ok());
+    if hosts.next().is_some() || host == Some(None) {
+        return false;
+    }
+    let target = request.uri().authority().map(|a| a.as_str());
+    host_allowed(host.flatten(), config) && target.is_none_or(|t| host_allowed(Some(t), config))
 }
 
 async fn guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let headers = request.headers();
-    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
-    if !host_allowed(host, &state.config) {
-        tracing::warn!(host = ?host, path = %request.uri().path(), "refused a foreign Host");
+    if !authorities_allowed(&request, &state.config) {
+        tracing::warn!(
+            host = ?request.headers().get(header::HOST),
+            target = %request.uri(),
+            "refused a foreign Host"
+        );
         return (
             StatusCode::FORBIDDEN,
-            "forbidden: the Host is not allowed\n",
+            "forbidden: the Host is not allowed; on loopback use localhost, 127.0.0.1 or [::1]\n",
         )
             .into_response();
     }
+    let headers = request.headers();
     if let Some(origin) = headers.get(header::ORIGIN) {
         let ok = origin.to_str().is_ok_and(loopback_origin);
         if !ok {
@@ -181,15 +200,53 @@ async fn guard(State(state): State<AppState>, request: Request, next: Next) -> R
         )
             .into_response();
     }
-    next.run(request).await
+    match body::read_whole(request, state.config.body_read_timeout).await {
+        Ok(request) => next.run(request).await,
+        Err(refusal) => refusal,
+    }
 }
 
-/// Compares in time independent of where the first difference is.
+/// `DELETE /mcp`: a session this server does not have is 404 (rmcp
+/// answers 202 whatever the id), and ending one answers 204, not rmcp's
+/// 202, which clients (the Python SDK) report as a failed termination.
+async fn end_session(
+    State(sessions): State<Arc<AgentSessions>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if request.method() != Method::DELETE {
+        return next.run(request).await;
+    }
+    let id = request
+        .headers()
+        .get("mcp-session-id")
+        .and_then(|v| v.to_str().ok());
+    if let Some(id) = id
+        && !sessions.has_session(&id.into()).await.unwrap_or(false)
+    {
+        return (
+            StatusCode::NOT_FOUND,
+            "not found: no such session (it ended, or never began)\n",
+        )
+            .into_response();
+    }
+    let response = next.run(request).await;
+    if response.status() == StatusCode::ACCEPTED {
+        return StatusCode::NO_CONTENT.into_response();
+    }
+    response
+}
+
+/// Compares in time independent of where the first difference is. The
+/// scheme is case-insensitive (RFC 7235); spaces may separate it from the
+/// token.
 fn bearer_matches(headers: &HeaderMap, token: &str) -> bool {
     let Some(given) = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, given)| given.trim_start_matches(' '))
     else {
         return false;
     };
@@ -312,6 +369,7 @@ mod tests {
             "http://127.0.0.1",
             "http://[::1]:80",
             "https://localhost",
+            "https://127.0.0.2:8443",
         ] {
             assert!(loopback_origin(ok), "{ok}");
         }
@@ -320,7 +378,7 @@ mod tests {
             "http://localhost.evil.com",
             "null",
             "",
-            "http://127.0.0.2",
+            "http://127.0.0.1.evil.com",
             "file://localhost",
         ] {
             assert!(!loopback_origin(bad), "{bad}");
@@ -336,6 +394,7 @@ mod tests {
         for bad in [
             Some("evil.example"),
             Some("127.0.0.1.evil.example:80"),
+            Some("127.0.0.1:80@evil.example"),
             None,
         ] {
             assert!(!host_allowed(bad, &loopback), "{bad:?}");
@@ -363,5 +422,11 @@ mod tests {
         assert!(!bearer_matches(&h, "s3cre"));
         assert!(!bearer_matches(&h, "s3cret!"));
         assert!(!bearer_matches(&HeaderMap::new(), "s3cret"));
+        for scheme in ["bearer s3cret", "BEARER s3cret", "Bearer  s3cret"] {
+            h.insert(header::AUTHORIZATION, scheme.parse().unwrap());
+            assert!(bearer_matches(&h, "s3cret"), "{scheme}");
+        }
+        h.insert(header::AUTHORIZATION, "Basic s3cret".parse().unwrap());
+        assert!(!bearer_matches(&h, "s3cret"));
     }
 }

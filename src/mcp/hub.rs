@@ -30,6 +30,7 @@ use tokio_util::sync::CancellationToken;
 use super::server::CographServer;
 use crate::locks::Transport;
 use crate::service::Hub;
+use crate::store::private;
 
 pub const SOCKET_FILE: &str = "hub.sock";
 pub const INFO_FILE: &str = "hub.json";
@@ -51,10 +52,13 @@ impl HubInfo {
         serde_json::from_str(&text).ok()
     }
 
-    /// Writes the file atomically (temp file, then rename).
+    /// Writes the file atomically (temp file, then rename), 0600.
     pub fn write(&self, dir: &Path) -> std::io::Result<()> {
         let tmp = dir.join(format!("{INFO_FILE}.{}", self.pid));
-        std::fs::write(&tmp, serde_json::to_vec_pretty(self).expect("serialises"))?;
+        std::io::Write::write_all(
+            &mut private::create(&tmp)?,
+            &serde_json::to_vec_pretty(self).expect("serialises"),
+        )?;
         std::fs::rename(tmp, dir.join(INFO_FILE))
     }
 }
@@ -80,7 +84,10 @@ pub fn bind_socket(dir: &Path) -> anyhow::Result<UnixListener> {
         );
     }
     let _ = std::fs::remove_file(&path);
-    UnixListener::bind(&path).with_context(|| format!("cannot listen on {}", path.display()))
+    let listener = UnixListener::bind(&path)
+        .with_context(|| format!("cannot listen on {}", path.display()))?;
+    private::restrict(&path).with_context(|| format!("cannot restrict {}", path.display()))?;
+    Ok(listener)
 }
 
 /// Serves MCP sessions on the hub's socket until `shutdown` fires.
@@ -179,10 +186,7 @@ pub async fn connect_or_start(dir: &Path) -> anyhow::Result<UnixStream> {
         return Ok(stream);
     }
     let exe = std::env::current_exe().context("cannot find the cograph executable")?;
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(dir.join(LOG_FILE))
+    let log = private::open_append(&dir.join(LOG_FILE))
         .with_context(|| format!("cannot open {}", dir.join(LOG_FILE).display()))?;
     let mut command = std::process::Command::new(exe);
     command

@@ -18,13 +18,23 @@
 //! The handler learns its slot from the `initialize` request: the wrapper
 //! puts an [`AgentSlot`] into that request's extensions and keeps it by
 //! session id; the handler writes its agent into it.
+//!
+//! A request whose JSON-RPC id is already in flight on its session is
+//! answered at once with an invalid-request error. rmcp routes answers by
+//! id, so a second request with the same id would take over the first's
+//! response stream and leave that one open for ever.
 
-use std::sync::{Arc, OnceLock};
+use std::collections::HashSet;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use dashmap::DashMap;
 use futures_core::Stream;
-use rmcp::model::{ClientJsonRpcMessage, GetExtensions, ServerJsonRpcMessage};
+use rmcp::model::{
+    ClientJsonRpcMessage, ErrorData, GetExtensions, JsonRpcError, RequestId, ServerJsonRpcMessage,
+};
 use rmcp::transport::streamable_http_server::session::local::{
     LocalSessionManager, LocalSessionManagerError,
 };
@@ -59,6 +69,9 @@ struct Tracked {
     slot: AgentSlot,
     /// When the client last sent anything on this session.
     last_seen: Instant,
+    /// The JSON-RPC ids of the session's requests whose response streams
+    /// are open.
+    in_flight: Arc<Mutex<HashSet<RequestId>>>,
 }
 
 impl AgentSessions {
@@ -160,6 +173,7 @@ impl SessionManager for AgentSessions {
             Tracked {
                 slot,
                 last_seen: Instant::now(),
+                in_flight: Arc::default(),
             },
         );
         self.inner.initialize_session(id, message).await
@@ -182,7 +196,24 @@ impl SessionManager for AgentSessions {
         message: ClientJsonRpcMessage,
     ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error> {
         self.touch(id);
-        self.inner.create_stream(id, message).await
+        let claim = match &message {
+            ClientJsonRpcMessage::Request(request) => self
+                .sessions
+                .get(id)
+                .map(|t| Claim::take(&t.in_flight, &request.id)),
+            _ => None,
+        };
+        let claim = match claim {
+            Some(Err(duplicate)) => return Ok(Answer::refusal(duplicate)),
+            Some(Ok(claim)) => Some(claim),
+            None => None,
+        };
+        let stream = self.inner.create_stream(id, message).await?;
+        Ok(Answer {
+            inner: Some(Box::pin(stream)),
+            refusal: None,
+            _claim: claim,
+        })
     }
 
     async fn accept_message(
@@ -213,5 +244,81 @@ impl SessionManager for AgentSessions {
 
     fn event_store(&self) -> Option<Arc<dyn EventStore>> {
         self.inner.event_store()
+    }
+}
+
+/// A request id held in flight on its session until its response stream
+/// is dropped (answered, or its client went away).
+struct Claim {
+    in_flight: Arc<Mutex<HashSet<RequestId>>>,
+    id: RequestId,
+}
+
+impl Claim {
+    /// Claims `id`, or gives it back when it is already in flight.
+    fn take(
+        in_flight: &Arc<Mutex<HashSet<RequestId>>>,
+        id: &RequestId,
+    ) -> Result<Claim, RequestId> {
+        // A poisoned set only lost an insert or a remove; its ids are whole.
+        let mut ids = in_flight.lock().unwrap_or_else(|p| p.into_inner());
+        if !ids.insert(id.clone()) {
+            return Err(id.clone());
+        }
+        Ok(Claim {
+            in_flight: in_flight.clone(),
+            id: id.clone(),
+        })
+    }
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        let mut ids = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
+        ids.remove(&self.id);
+    }
+}
+
+type SseStream = Pin<Box<dyn Stream<Item = ServerSseMessage> + Send + Sync>>;
+
+/// A request's response stream: rmcp's, holding the request's claim on
+/// its id, or a lone refusal for a duplicate id.
+struct Answer {
+    inner: Option<SseStream>,
+    refusal: Option<ServerSseMessage>,
+    _claim: Option<Claim>,
+}
+
+impl Answer {
+    fn refusal(id: RequestId) -> Answer {
+        tracing::warn!(%id, "refused a request whose id is already in flight on its session");
+        let error = ErrorData::invalid_request(
+            format!(
+                "request id {id} is already in flight on this session; give each request of a session its own id"
+            ),
+            None,
+        );
+        Answer {
+            inner: None,
+            refusal: Some(ServerSseMessage::from_message(ServerJsonRpcMessage::Error(
+                JsonRpcError::new(Some(id), error),
+            ))),
+            _claim: None,
+        }
+    }
+}
+
+impl Stream for Answer {
+    type Item = ServerSseMessage;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<ServerSseMessage>> {
+        let this = self.get_mut();
+        if let Some(refusal) = this.refusal.take() {
+            return Poll::Ready(Some(refusal));
+        }
+        match &mut this.inner {
+            Some(stream) => stream.as_mut().poll_next(cx),
+            None => Poll::Ready(None),
+        }
     }
 }

@@ -17,13 +17,15 @@
 //! Files: `schema.rs` (tables and statements, the schema version rule),
 //! `format.rs` (the stored forms of edit ops and function versions),
 //! `events.rs` (the operator-event log), `failpoint.rs` (an injected write
-//! failure, for tests of the poison path).
+//! failure, for tests of the poison path), `private.rs` (the data
+//! directory's modes: 0700, files 0600).
 //!
 //! This module knows the graph's types but nothing of locks or MCP.
 
 mod events;
 mod failpoint;
 mod format;
+pub mod private;
 mod schema;
 
 use std::collections::BTreeMap;
@@ -197,14 +199,13 @@ impl Store {
 
     /// `open` with an explicit failpoint instead of the environment's.
     pub fn open_with(dir: &Path, failpoint: Failpoint) -> Result<(Store, Recovered), StoreError> {
-        std::fs::create_dir_all(dir).map_err(|source| StoreError::Dir {
+        let dir_error = |source| StoreError::Dir {
             path: dir.to_path_buf(),
             source,
-        })?;
-        let lock = File::create(dir.join(LOCK_FILE)).map_err(|source| StoreError::Dir {
-            path: dir.to_path_buf(),
-            source,
-        })?;
+        };
+        private::create_dir(dir).map_err(dir_error)?;
+        private::warn_if_shared(dir);
+        let lock = private::create(&dir.join(LOCK_FILE)).map_err(dir_error)?;
         match lock.try_lock() {
             Ok(()) => {}
             Err(std::fs::TryLockError::WouldBlock) => {
@@ -220,6 +221,15 @@ impl Store {
             }
         }
         let path = dir.join(DB_FILE);
+        // SQLite creates `-wal` and `-shm` with the mode of the database
+        // file, so a 0600 database keeps them 0600 too; files left by an
+        // older cograph are restricted here as well.
+        if !path.exists() {
+            private::create(&path).map_err(dir_error)?;
+        }
+        for file in [DB_FILE, "cograph.db-wal", "cograph.db-shm"] {
+            private::restrict(&dir.join(file)).map_err(dir_error)?;
+        }
         let mut conn = schema::open_connection(&path)?;
         schema::migrate(&mut conn)?;
         let epoch = schema::bump_epoch(&mut conn)?;

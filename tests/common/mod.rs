@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod raw;
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -75,16 +77,20 @@ impl Server {
     }
 
     pub async fn start_with(configure: impl FnOnce(&mut HubConfig)) -> Server {
+        Server::start_full(configure, HttpConfig::default()).await
+    }
+
+    /// `start` with this HTTP configuration.
+    pub async fn start_http(http: HttpConfig) -> Server {
+        Server::start_full(|_| {}, http).await
+    }
+
+    async fn start_full(configure: impl FnOnce(&mut HubConfig), http: HttpConfig) -> Server {
         let (dir, hub) = open_hub(configure);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let shutdown = CancellationToken::new();
-        tokio::spawn(http::serve(
-            hub.clone(),
-            listener,
-            HttpConfig::default(),
-            shutdown.clone(),
-        ));
+        tokio::spawn(http::serve(hub.clone(), listener, http, shutdown.clone()));
         let server = Server {
             dir,
             hub,
