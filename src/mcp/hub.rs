@@ -27,6 +27,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::{UnixListener, UnixStream};
 use tokio_util::sync::CancellationToken;
 
+use super::lines::LineTransport;
 use super::server::CographServer;
 use crate::locks::Transport;
 use crate::service::Hub;
@@ -121,7 +122,10 @@ pub async fn serve_socket(
                     Box::new(move || hub.end_agent(agent)) as Box<dyn FnOnce() + Send>
                 }),
             };
-            match server.serve_with_ct((read, write), ct).await {
+            match server
+                .serve_with_ct(LineTransport::new(read, write), ct)
+                .await
+            {
                 Ok(running) => {
                     let _ = running.waiting().await;
                 }
@@ -164,7 +168,7 @@ impl<R: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for EndOnEof<R> {
 pub async fn serve_stdio(hub: Arc<Hub>) -> anyhow::Result<()> {
     let server = CographServer::for_connection(hub, Transport::Stdio, "stdio agent");
     let running = server
-        .serve(rmcp::transport::stdio())
+        .serve(LineTransport::new(tokio::io::stdin(), tokio::io::stdout()))
         .await
         .context("the MCP session did not start")?;
     let _ = running.waiting().await;
