@@ -204,10 +204,10 @@ pub async fn connect_or_start(dir: &Path) -> anyhow::Result<UnixStream> {
     // started it does not stop the hub other agents use.
     std::os::unix::process::CommandExt::process_group(&mut command, 0);
     let mut child = command.spawn().context("cannot start a hub")?;
-    tracing::info!(pid = child.id(), dir = %dir.display(), "started a hub");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {
         if let Ok(stream) = UnixStream::connect(&socket).await {
+            report_start(dir, &mut child).await;
             // Reap the child later without blocking: it runs on its own.
             std::thread::spawn(move || child.wait());
             return Ok(stream);
@@ -238,6 +238,26 @@ pub async fn connect_or_start(dir: &Path) -> anyhow::Result<UnixStream> {
             );
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Says "started a hub" only if the hub that answered is `child`: when
+/// several bridges start at once, each spawns a hub, one wins the store's
+/// lock and the others exit. The winner's pid appears in `hub.json` just
+/// after its socket answers; a loser exits. Bounded: after 5 s without
+/// either, it says nothing.
+async fn report_start(dir: &Path, child: &mut std::process::Child) {
+    let pid = child.id();
+    for _ in 0..250 {
+        if HubInfo::read(dir).is_some_and(|info| info.pid == pid) {
+            tracing::info!(pid, dir = %dir.display(), "started a hub");
+            return;
+        }
+        if let Ok(Some(_)) = child.try_wait() {
+            tracing::debug!(dir = %dir.display(), "another process started the hub first");
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 

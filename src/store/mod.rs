@@ -53,17 +53,19 @@ pub const LOCK_FILE: &str = "cograph.lock";
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("cannot open the data directory {path}: {source}")]
+    // The messages below include their cause; none is also a `source`,
+    // which `{:#}` (anyhow) would print a second time.
+    #[error("cannot open the data directory {path}: {cause}")]
     Dir {
         path: PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     #[error(
         "the data directory {path} is in use by another cograph process; connect to it (`cograph stdio`) or stop it first"
     )]
     InUse { path: PathBuf },
     #[error("sqlite: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    Sqlite(rusqlite::Error),
     #[error("the store is corrupt: {0}")]
     Corrupt(String),
     #[error(
@@ -74,6 +76,12 @@ pub enum StoreError {
     Poisoned(String),
     #[error("{FAILPOINT_ENV}={value}: {reason}")]
     Failpoint { value: String, reason: String },
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> StoreError {
+        StoreError::Sqlite(e)
+    }
 }
 
 /// One function a commit changed, as the log records it.
@@ -168,11 +176,11 @@ impl Store {
     pub fn open_with(dir: &Path, failpoint: Failpoint) -> Result<(Store, Recovered), StoreError> {
         std::fs::create_dir_all(dir).map_err(|source| StoreError::Dir {
             path: dir.to_path_buf(),
-            source,
+            cause: source,
         })?;
         let lock = File::create(dir.join(LOCK_FILE)).map_err(|source| StoreError::Dir {
             path: dir.to_path_buf(),
-            source,
+            cause: source,
         })?;
         match lock.try_lock() {
             Ok(()) => {}
@@ -184,7 +192,7 @@ impl Store {
             Err(std::fs::TryLockError::Error(source)) => {
                 return Err(StoreError::Dir {
                     path: dir.to_path_buf(),
-                    source,
+                    cause: source,
                 });
             }
         }
@@ -202,7 +210,7 @@ impl Store {
             .spawn(move || writer_loop(conn, rx, fatal_tx, failpoint))
             .map_err(|source| StoreError::Dir {
                 path: dir.to_path_buf(),
-                source,
+                cause: source,
             })?;
         Ok((
             Store {
@@ -332,7 +340,7 @@ impl StoreReader {
         if !path.exists() {
             return Err(StoreError::Dir {
                 path: dir.to_path_buf(),
-                source: std::io::Error::new(std::io::ErrorKind::NotFound, "no cograph store here"),
+                cause: std::io::Error::new(std::io::ErrorKind::NotFound, "no cograph store here"),
             });
         }
         let conn = Connection::open_with_flags(
