@@ -426,8 +426,7 @@ async fn must_stop(hub: &Hub) -> String {
 }
 
 async fn stdio_standalone(dir: &Path) -> anyhow::Result<()> {
-    let hub = Hub::open(HubConfig::new(dir))
-        .context("cannot open the store (omit --standalone to join the hub that owns it)")?;
+    let hub = Hub::open(HubConfig::new(dir)).context("cannot serve standalone")?;
     // As in `serve`: a store that cannot write stops the server rather
     // than let it answer on a program that is not durable.
     let result = tokio::select! {
@@ -527,8 +526,7 @@ fn fetch_status(addr: &str, token: Option<&str>) -> anyhow::Result<StatusReport>
 async fn import(file: &Path, data: &Path, replace: bool) -> anyhow::Result<ExitCode> {
     let program = read_program(file)?;
     let dir = data_dir(data)?;
-    let hub =
-        Hub::open(HubConfig::new(&dir)).context("cannot open the store (stop the hub first)")?;
+    let hub = Hub::open(HubConfig::new(&dir)).context("cannot import")?;
     let agent = hub.connect("import", Transport::InProcess);
     let result = hub
         .import(

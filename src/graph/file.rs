@@ -21,7 +21,7 @@ use super::types::Type;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
-    #[error("{0}")]
+    #[error(transparent)]
     Parse(#[from] ParseError),
     #[error("line {line}: a function named `{name}` is already defined")]
     DuplicateName { name: QualifiedName, line: usize },

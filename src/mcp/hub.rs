@@ -27,6 +27,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::{UnixListener, UnixStream};
 use tokio_util::sync::CancellationToken;
 
+use super::lines::LineTransport;
 use super::server::CographServer;
 use crate::locks::Transport;
 use crate::service::Hub;
@@ -128,7 +129,10 @@ pub async fn serve_socket(
                     Box::new(move || hub.end_agent(agent)) as Box<dyn FnOnce() + Send>
                 }),
             };
-            match server.serve_with_ct((read, write), ct).await {
+            match server
+                .serve_with_ct(LineTransport::new(read, write), ct)
+                .await
+            {
                 Ok(running) => {
                     let _ = running.waiting().await;
                 }
@@ -171,7 +175,7 @@ impl<R: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for EndOnEof<R> {
 pub async fn serve_stdio(hub: Arc<Hub>) -> anyhow::Result<()> {
     let server = CographServer::for_connection(hub, Transport::Stdio, "stdio agent");
     let running = server
-        .serve(rmcp::transport::stdio())
+        .serve(LineTransport::new(tokio::io::stdin(), tokio::io::stdout()))
         .await
         .context("the MCP session did not start")?;
     let _ = running.waiting().await;
@@ -204,10 +208,10 @@ pub async fn connect_or_start(dir: &Path) -> anyhow::Result<UnixStream> {
     // started it does not stop the hub other agents use.
     std::os::unix::process::CommandExt::process_group(&mut command, 0);
     let mut child = command.spawn().context("cannot start a hub")?;
-    tracing::info!(pid = child.id(), dir = %dir.display(), "started a hub");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {
         if let Ok(stream) = UnixStream::connect(&socket).await {
+            report_start(dir, &mut child).await;
             // Reap the child later without blocking: it runs on its own.
             std::thread::spawn(move || child.wait());
             return Ok(stream);
@@ -238,6 +242,26 @@ pub async fn connect_or_start(dir: &Path) -> anyhow::Result<UnixStream> {
             );
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Says "started a hub" only if the hub that answered is `child`: when
+/// several bridges start at once, each spawns a hub, one wins the store's
+/// lock and the others exit. The winner's pid appears in `hub.json` just
+/// after its socket answers; a loser exits. Bounded: after 5 s without
+/// either, it says nothing.
+async fn report_start(dir: &Path, child: &mut std::process::Child) {
+    let pid = child.id();
+    for _ in 0..250 {
+        if HubInfo::read(dir).is_some_and(|info| info.pid == pid) {
+            tracing::info!(pid, dir = %dir.display(), "started a hub");
+            return;
+        }
+        if let Ok(Some(_)) = child.try_wait() {
+            tracing::debug!(dir = %dir.display(), "another process started the hub first");
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 

@@ -6,11 +6,15 @@
 //! (wire types with schemas), `views.rs` and `convert.rs` (conversions),
 //! `summary.rs` (text summaries), `error.rs` (the one error mapping);
 //! `http.rs` (streamable HTTP and its guard), `sessions.rs` (HTTP protocol
-//! sessions ending their agents), `hub.rs` (the stdio hub), `schemas.rs`.
+//! sessions ending their agents), `hub.rs` (the stdio hub), `lines.rs` (newline-delimited JSON-RPC for
+//! stdio and the hub's socket), `requests.rs` (answers to requests rmcp
+//! cannot decode), `schemas.rs`.
 
 pub mod convert;
 pub mod error;
 pub mod identity;
+mod lines;
+pub mod requests;
 pub mod server;
 pub mod summary;
 mod tools;

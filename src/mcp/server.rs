@@ -87,6 +87,10 @@ impl ServerHandler for CographServer {
         context: RequestContext<RoleServer>,
     ) -> Result<rmcp::model::CallToolResponse, ErrorData> {
         let name = request.name.clone();
+        if !ROUTER.has_route(&name) {
+            let tools: Vec<String> = ROUTER.map.keys().map(|k| k.to_string()).collect();
+            return Err(super::requests::unknown_tool(&name, &tools));
+        }
         let call = rmcp::handler::server::tool::ToolCallContext::new(self, request, context);
         let response = ROUTER.call(call).await?;
         if let Some(message) = argument_error(&response) {
@@ -94,6 +98,25 @@ impl ServerHandler for CographServer {
             return Err(ErrorData::invalid_params(message, None));
         }
         Ok(response)
+    }
+
+    /// rmcp hands over a `tools/call` it could not decode as a custom
+    /// request; answer it as the malformed call it is.
+    async fn on_custom_request(
+        &self,
+        request: rmcp::model::CustomRequest,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<rmcp::model::CustomResult, ErrorData> {
+        if request.method == "tools/call" {
+            return Err(super::requests::malformed_tools_call(
+                request.params.as_ref(),
+            ));
+        }
+        Err(ErrorData::new(
+            rmcp::model::ErrorCode::METHOD_NOT_FOUND,
+            format!("there is no method `{}`", request.method),
+            None,
+        ))
     }
 
     fn get_info(&self) -> ServerConfig {

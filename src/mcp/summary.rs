@@ -157,8 +157,8 @@ impl Summary for GetFunctionResult {
                 .collect();
             let _ = write!(s, "\nlocked by {}", who.join(", "));
         }
-        if !self.read_recorded {
-            s.push_str("\n(not recorded as your read: no agent identity; see register_agent)");
+        if let Some(warning) = &self.warning {
+            let _ = write!(s, "\nwarning: {warning}");
         }
         if let Some(text) = &self.text {
             s.push('\n');

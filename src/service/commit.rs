@@ -283,7 +283,16 @@ impl Hub {
             let id = Hub::retarget(r, program, &reads).ok_or_else(|| ServiceError::NotFound {
                 what: format!("`base` names `{r}`, which does not exist"),
             })?;
-            explicit.insert(id, *hash);
+            if let Some(other) = explicit.insert(id, *hash)
+                && other != *hash
+            {
+                return Err(ServiceError::InvalidRequest(format!(
+                    "`base`: two entries name function `{}` with different hashes ({} and {}); give one",
+                    name_in(program, &reads, id),
+                    other.to_hex(),
+                    hash.to_hex()
+                )));
+            }
         }
         let mut missing = Vec::new();
         let mut bases: BTreeMap<FunctionId, (ContentHash, Revision, Arc<Function>)> =

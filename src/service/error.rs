@@ -46,7 +46,7 @@ pub enum ServiceError {
     NotFound { what: String },
     #[error("{} is locked by another agent", backticked(.locked.iter().map(|l| &l.name)))]
     LockDenied { locked: Vec<LockedFunction> },
-    #[error("{0}")]
+    #[error(transparent)]
     Lock(#[from] AcquireError),
     #[error("your lease on `{name}` expired and the function changed since")]
     LockExpired {
@@ -68,11 +68,11 @@ pub enum ServiceError {
     },
     #[error("the edit would break the program ({} diagnostics)", .diagnostics.len())]
     VerificationFailed { diagnostics: Vec<Diagnostic> },
-    #[error("{0}")]
+    #[error(transparent)]
     InvalidEdit(#[from] EditError),
     #[error("{0}")]
     InvalidRequest(String),
-    #[error("{0}")]
+    #[error(transparent)]
     Runtime(#[from] RuntimeError),
     #[error("the server is stopping: {0}")]
     Unavailable(String),

@@ -146,7 +146,7 @@ pub struct Hub {
 
 #[derive(Debug, thiserror::Error)]
 pub enum HubError {
-    #[error("{0}")]
+    #[error(transparent)]
     Store(#[from] StoreError),
     #[error("the stored program does not verify ({} diagnostics; first: {})", .0.len(), .0[0])]
     Unverified(Vec<Diagnostic>),

@@ -134,6 +134,28 @@ impl Hub {
             .map_err(ServiceError::from)
     }
 
+    /// Resolves a function that exists now or has a history: a name must
+    /// exist in the current program; an id not in it must have commits (a
+    /// deleted function keeps its history, an id never used has none).
+    async fn resolve_logged(
+        self: &Arc<Self>,
+        function: &FunctionRef,
+    ) -> Result<FunctionId, ServiceError> {
+        let id = self.resolve_any(function)?;
+        if self.snapshot().get(id).is_some() {
+            return Ok(id);
+        }
+        let logged = self
+            .store_read(move |s| s.history(Some(id), None, 1))
+            .await?;
+        if logged.is_empty() {
+            return Err(ServiceError::NotFound {
+                what: format!("no function `{function}`, now or in the history"),
+            });
+        }
+        Ok(id)
+    }
+
     /// Commits, newest first, optionally only those touching a function.
     pub async fn history(
         self: &Arc<Self>,
@@ -141,7 +163,10 @@ impl Hub {
         before: Option<Revision>,
         limit: usize,
     ) -> Result<Vec<CommitRecord>, ServiceError> {
-        let id = function.map(|f| self.resolve_any(f)).transpose()?;
+        let id = match function {
+            Some(f) => Some(self.resolve_logged(f).await?),
+            None => None,
+        };
         self.store_read(move |s| s.history(id, before, limit)).await
     }
 
@@ -159,7 +184,17 @@ impl Hub {
                 .map(|e| (e.hash, e.function.clone()))),
             VersionSel::Hash(hash) => {
                 let hash = *hash;
-                let f = self.store_read(move |s| s.version(&hash)).await?;
+                let current = self.snapshot().get(id).map(|e| e.hash);
+                // A hash names a version of this function only: another
+                // function's version is no base to diff from.
+                let f = self
+                    .store_read(move |s| {
+                        if current != Some(hash) && s.revision_of_version(id, &hash)?.is_none() {
+                            return Ok(None);
+                        }
+                        s.version(&hash)
+                    })
+                    .await?;
                 Ok(f.map(|f| (hash, Arc::new(f))))
             }
             VersionSel::Revision(rev) => {
@@ -189,9 +224,19 @@ impl Hub {
         from: VersionSel,
         to: VersionSel,
     ) -> Result<DiffResult, ServiceError> {
-        let id = self.resolve_any(function)?;
+        let id = self.resolve_logged(function).await?;
         let missing = |which: &VersionSel| ServiceError::NotFound {
-            what: format!("`{function}` has no version {which:?}"),
+            what: match which {
+                VersionSel::Current => {
+                    format!("`{function}` has no current version (it was deleted)")
+                }
+                VersionSel::Revision(r) => {
+                    format!("`{function}` did not exist as of revision {}", r.0)
+                }
+                VersionSel::Hash(h) => {
+                    format!("`{function}` has no version with hash {h}: history lists its versions")
+                }
+            },
         };
         let (from_hash, before) = self
             .version(id, &from)

@@ -58,17 +58,19 @@ pub const LOCK_FILE: &str = "cograph.lock";
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("cannot open the data directory {path}: {source}")]
+    // The messages below include their cause; none is also a `source`,
+    // which `{:#}` (anyhow) would print a second time.
+    #[error("cannot open the data directory {path}: {cause}")]
     Dir {
         path: PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     #[error(
         "the data directory {path} is in use by another cograph process; connect to it (`cograph stdio`) or stop it first"
     )]
     InUse { path: PathBuf },
     #[error("sqlite: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    Sqlite(rusqlite::Error),
     #[error("the store is corrupt: {0}")]
     Corrupt(String),
     #[error(
@@ -79,6 +81,12 @@ pub enum StoreError {
     Poisoned(String),
     #[error("{FAILPOINT_ENV}={value}: {reason}")]
     Failpoint { value: String, reason: String },
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> StoreError {
+        StoreError::Sqlite(e)
+    }
 }
 
 /// One function a commit changed, as the log records it.
@@ -201,7 +209,7 @@ impl Store {
     pub fn open_with(dir: &Path, failpoint: Failpoint) -> Result<(Store, Recovered), StoreError> {
         let dir_error = |source| StoreError::Dir {
             path: dir.to_path_buf(),
-            source,
+            cause: source,
         };
         private::create_dir(dir).map_err(dir_error)?;
         private::warn_if_shared(dir);
@@ -216,7 +224,7 @@ impl Store {
             Err(std::fs::TryLockError::Error(source)) => {
                 return Err(StoreError::Dir {
                     path: dir.to_path_buf(),
-                    source,
+                    cause: source,
                 });
             }
         }
@@ -243,7 +251,7 @@ impl Store {
             .spawn(move || writer_loop(conn, rx, fatal_tx, failpoint))
             .map_err(|source| StoreError::Dir {
                 path: dir.to_path_buf(),
-                source,
+                cause: source,
             })?;
         Ok((
             Store {
@@ -401,7 +409,7 @@ impl StoreReader {
         if !path.exists() {
             return Err(StoreError::Dir {
                 path: dir.to_path_buf(),
-                source: std::io::Error::new(std::io::ErrorKind::NotFound, "no cograph store here"),
+                cause: std::io::Error::new(std::io::ErrorKind::NotFound, "no cograph store here"),
             });
         }
         let conn = Connection::open_with_flags(

@@ -110,7 +110,11 @@ impl CographServer {
             .transpose()?;
         let commits = self
             .hub
-            .history(function.as_ref(), args.before_revision.map(Revision), limit)
+            .history(
+                function.as_ref(),
+                args.before_revision.map(|r| Revision(r.0)),
+                limit,
+            )
             .await
             .map_err(|e| self.fail(e))?;
         let next_before_revision = (commits.len() == limit)
@@ -138,15 +142,12 @@ impl CographServer {
             match v {
                 VersionArg::Revision(r) => Ok(VersionSel::Revision(Revision(*r))),
                 VersionArg::Hash(s) => {
-                    if let Some(r) = s.strip_prefix('r').and_then(|d| d.parse().ok()) {
-                        return Ok(VersionSel::Revision(Revision(r)));
-                    }
                     ContentHash::from_hex(s)
                         .map(VersionSel::Hash)
                         .ok_or_else(|| {
                             bad_arg(
                                 field,
-                                "expected a revision number or a hash of 64 hex characters",
+                                "expected a revision (5, \"5\" or \"r5\") or a hash of 64 hex characters",
                             )
                         })
                 }

@@ -113,6 +113,14 @@ impl CographServer {
             nodes: (args.format == Format::Json).then(|| views::nodes(&read.program, f)),
             next_node: format!("%{}", f.next_node),
             read_recorded: me.is_some(),
+            warning: me.is_none().then(|| {
+                format!(
+                    "this read was not recorded: the call had no `session`, so a later propose_edit on {} needs `base: {{\"{}\": \"{}\"}}`, or call register_agent and pass its `session`",
+                    f.name,
+                    f.name,
+                    read.entry.hash.to_hex()
+                )
+            }),
             locked_by,
         }))
     }

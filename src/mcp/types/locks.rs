@@ -8,12 +8,39 @@ use super::*;
 // ---------------------------------------------------------------------------
 // acquire_locks / release_locks / lock_status
 
-#[derive(Debug, Deserialize, JsonSchema)]
+/// One lock target, only in its documented object form
+/// `{"function": ..., "mode": ...}`: serde would also take the tuple
+/// `[function, mode]`, which no schema shows.
+#[derive(Debug, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LockArg {
     pub function: FunctionArg,
     /// `read` (shared) or `write` (exclusive).
     pub mode: Mode,
+}
+
+impl<'de> Deserialize<'de> for LockArg {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Fields {
+            function: FunctionArg,
+            mode: Mode,
+        }
+        struct ObjectOnly;
+        impl<'de> serde::de::Visitor<'de> for ObjectOnly {
+            type Value = LockArg;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str(r#"a lock target as an object {"function": "module::name" or id, "mode": "read" or "write"}"#)
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<LockArg, A::Error> {
+                let Fields { function, mode } =
+                    Fields::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+                Ok(LockArg { function, mode })
+            }
+        }
+        d.deserialize_map(ObjectOnly)
+    }
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

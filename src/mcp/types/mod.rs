@@ -53,7 +53,7 @@ pub enum FunctionArg {
 }
 
 /// The JSON kind of a value, for error messages.
-fn kind(v: &serde_json::Value) -> &'static str {
+pub(crate) fn kind(v: &serde_json::Value) -> &'static str {
     match v {
         serde_json::Value::Null => "null",
         serde_json::Value::Bool(_) => "a boolean",

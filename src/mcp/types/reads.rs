@@ -162,6 +162,10 @@ pub struct GetFunctionResult {
     /// Whether this read now counts as your base for edits (false without
     /// an agent identity).
     pub read_recorded: bool,
+    /// Set when the read was not recorded (a stateless call without
+    /// `session`): what a later propose_edit needs instead.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warning: Option<String>,
     /// Current lock holders.
     pub locked_by: Vec<HolderView>,
 }
@@ -227,7 +231,7 @@ pub struct HistoryArgs {
     pub function: Option<FunctionArg>,
     /// Commits before this revision (for paging back).
     #[serde(default)]
-    pub before_revision: Option<u64>,
+    pub before_revision: Option<RevisionArg>,
     /// At most this many, 1 to 200 (default 20).
     #[serde(default)]
     pub limit: Option<u32>,
@@ -263,12 +267,61 @@ pub struct DiffArgs {
     pub session: SessionArg,
 }
 
-/// A version: a revision number (the function as of that revision) or a
-/// content hash.
+/// A revision number in any of the spellings agents see: `5`, `"5"` or
+/// `"r5"` (as text summaries write it). The one parser of revisions.
+pub fn parse_revision(text: &str) -> Option<u64> {
+    let digits = text.strip_prefix('r').unwrap_or(text);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+/// A revision: `5`, `"5"` or `"r5"`.
+#[derive(Clone, Copy, Debug)]
+pub struct RevisionArg(pub u64);
+
+impl JsonSchema for RevisionArg {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Revision".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "A revision: 5, \"5\" or \"r5\".",
+            "anyOf": [
+                {"type": "integer", "minimum": 0},
+                {"type": "string", "pattern": "^r?[0-9]+$"}
+            ]
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for RevisionArg {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = serde_json::Value::deserialize(d)?;
+        match &v {
+            serde_json::Value::Number(n) if n.as_u64().is_some() => {
+                Ok(RevisionArg(n.as_u64().unwrap_or_default()))
+            }
+            serde_json::Value::String(s) if parse_revision(s).is_some() => {
+                Ok(RevisionArg(parse_revision(s).unwrap_or_default()))
+            }
+            _ => Err(serde::de::Error::custom(format!(
+                "expected a revision (5, \"5\" or \"r5\"), got {}",
+                kind(&v)
+            ))),
+        }
+    }
+}
+
+/// A version: a revision (`5`, `"5"` or `"r5"`: the function as of that
+/// revision) or a content hash.
 #[derive(Clone, Debug, JsonSchema)]
 #[serde(untagged)]
 pub enum VersionArg {
     Revision(u64),
+    /// `"5"`, `"r5"` or a hash of 64 hex characters.
     Hash(String),
 }
 
@@ -279,9 +332,12 @@ impl<'de> Deserialize<'de> for VersionArg {
             serde_json::Value::Number(n) if n.as_u64().is_some() => {
                 Ok(VersionArg::Revision(n.as_u64().unwrap_or_default()))
             }
-            serde_json::Value::String(s) => Ok(VersionArg::Hash(s.clone())),
+            serde_json::Value::String(s) => Ok(match parse_revision(s) {
+                Some(r) => VersionArg::Revision(r),
+                None => VersionArg::Hash(s.clone()),
+            }),
             _ => Err(serde::de::Error::custom(format!(
-                "expected a revision number or a content hash, got {}",
+                "expected a revision (5, \"5\" or \"r5\") or a content hash, got {}",
                 kind(&v)
             ))),
         }
