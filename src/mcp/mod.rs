@@ -11,6 +11,8 @@
 pub mod convert;
 pub mod error;
 pub mod identity;
+pub mod reference;
+pub mod resources;
 pub mod server;
 pub mod summary;
 mod tools;
