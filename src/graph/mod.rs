@@ -17,6 +17,8 @@ pub mod limits;
 pub mod op;
 pub mod program;
 pub mod rebase;
+pub mod reference;
+pub mod suggest;
 pub mod text;
 pub mod types;
 

@@ -134,6 +134,23 @@ impl Program {
         }
     }
 
+    /// The qualified names closest to `query` (a misspelt qualified name,
+    /// or a bare name like `fib`), best first: for "did you mean". It
+    /// scans every name, so call it only on an error path.
+    pub fn similar_names(&self, query: &str) -> Vec<QualifiedName> {
+        fn bare(name: &str) -> &str {
+            name.rsplit("::").next().unwrap_or(name)
+        }
+        // A query in the wrong module (`other::fib`) matches by its bare
+        // name too.
+        let queries = [query, bare(query)];
+        let keys = |name| vec![name, bare(name)];
+        super::suggest::closest(&queries, self.names.keys().map(|n| n.as_str()), keys)
+            .into_iter()
+            .filter_map(|n| QualifiedName::new(n).ok())
+            .collect()
+    }
+
     pub fn functions(&self) -> impl DoubleEndedIterator<Item = (FunctionId, &FunctionEntry)> {
         self.functions.iter().map(|(id, e)| (*id, e))
     }

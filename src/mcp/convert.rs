@@ -3,7 +3,7 @@
 //! `invalid_edit` results naming the op; the shape of the arguments was
 //! already checked when they were decoded.
 
-use super::error::{ToolFailure, bad_arg};
+use super::error::ToolFailure;
 use super::types::{EditOpArg, ErrorCode, FunctionArg, Mode, NodeArg, ParamArg, TransportView};
 use crate::graph::FunctionRef;
 use crate::graph::edit::{Body, NodeRef, NodeSpec};
@@ -32,13 +32,6 @@ pub fn lock_mode(m: Mode) -> LockMode {
         Mode::Read => LockMode::Read,
         Mode::Write => LockMode::Write,
     }
-}
-
-/// A `function` argument as the service takes it, through the one parser
-/// (`FunctionRef::parse`). A malformed reference is an invalid-params error
-/// naming the field.
-pub fn function_ref(field: &str, f: &FunctionArg) -> Result<FunctionRef, ToolFailure> {
-    f.to_ref().map_err(|e| bad_arg(field, e))
 }
 
 fn invalid(idx: usize, kind: &str, message: impl std::fmt::Display) -> ToolFailure {

@@ -12,7 +12,8 @@ use serde_json::{Map, Value, json};
 
 use super::types::{ErrorCode, ErrorInfo};
 use super::views;
-use crate::graph::Program;
+use crate::graph::suggest::did_you_mean;
+use crate::graph::{EditErrorKind, FunctionRef, Program};
 use crate::locks::{AcquireError, Denial};
 use crate::service::error::backticked;
 use crate::service::{Hub, ServiceError};
@@ -148,6 +149,15 @@ pub fn from_service(e: ServiceError, program: &Program, hub: &Hub) -> ToolFailur
             what,
             "program_overview lists the functions; names are `module::name`, ids are numbers",
         ),
+        ServiceError::UnknownFunction { what, suggestions } => {
+            let names: Vec<&str> = suggestions.iter().map(|n| n.as_str()).collect();
+            ToolFailure::new(
+                ErrorCode::NotFound,
+                format!("{what}{}", did_you_mean(&names)),
+                "program_overview lists the functions; names are `module::name`, ids are numbers",
+            )
+            .with("suggestions", &names)
+        }
         ServiceError::LockDenied { locked } => {
             let views: Vec<_> = locked
                 .iter()
@@ -266,16 +276,31 @@ pub fn from_service(e: ServiceError, program: &Program, hub: &Hub) -> ToolFailur
             .with("diagnostics", &views)
             .with_text(&text)
         }
-        ServiceError::InvalidEdit(e) => ToolFailure::new(
-            ErrorCode::InvalidEdit,
-            e.to_string(),
-            format!(
-                "fix op {} ({}); no op of this request was applied",
-                e.index, e.kind
-            ),
-        )
-        .with("op_index", e.index)
-        .with("op", e.kind),
+        ServiceError::InvalidEdit(e) => {
+            // An op naming a function that does not exist: the closest names.
+            let suggestions = match &e.reason {
+                EditErrorKind::UnknownFunction(FunctionRef::Name(name)) => {
+                    program.similar_names(name.as_str())
+                }
+                _ => Vec::new(),
+            };
+            let names: Vec<&str> = suggestions.iter().map(|n| n.as_str()).collect();
+            let failure = ToolFailure::new(
+                ErrorCode::InvalidEdit,
+                format!("{e}{}", did_you_mean(&names)),
+                format!(
+                    "fix op {} ({}); no op of this request was applied",
+                    e.index, e.kind
+                ),
+            )
+            .with("op_index", e.index)
+            .with("op", e.kind);
+            if names.is_empty() {
+                failure
+            } else {
+                failure.with("suggestions", &names)
+            }
+        }
         ServiceError::InvalidRequest(m) => ToolFailure::invalid_params(m),
         ServiceError::Runtime(e) => ToolFailure::new(
             ErrorCode::RuntimeError,
@@ -445,6 +470,20 @@ pub fn bad_arg(field: &str, problem: impl std::fmt::Display) -> ToolFailure {
     ToolFailure::invalid_params(format!("`{field}`: {problem}"))
 }
 
+/// A malformed function reference in `field`, with the existing names
+/// closest to what was written (as `suggestions` in the error's data).
+pub fn bad_function_arg(
+    field: &str,
+    problem: impl std::fmt::Display,
+    suggestions: &[crate::graph::QualifiedName],
+) -> ToolFailure {
+    let names: Vec<&str> = suggestions.iter().map(|n| n.as_str()).collect();
+    ToolFailure::Rpc(ErrorData::invalid_params(
+        format!("`{field}`: {problem}{}", did_you_mean(&names)),
+        Some(json!({ "suggestions": names })),
+    ))
+}
+
 pub fn details_json(f: &ToolFailure) -> Value {
     match f {
         ToolFailure::Actionable { info, details, .. } => {
@@ -599,6 +638,13 @@ mod tests {
     cases! {
         not_found: ServiceError::NotFound { what: "no function `demo::g`".into() } => Tool {
             code: ErrorCode::NotFound, message: "demo::g", hint: "program_overview", details: &[],
+        };
+        unknown_function: ServiceError::UnknownFunction {
+            what: "no function `demo::g`".into(),
+            suggestions: vec![name()],
+        } => Tool {
+            code: ErrorCode::NotFound, message: "did you mean `demo::f`?", hint: "program_overview",
+            details: &["suggestions"],
         };
         lock_denied_by_holders: ServiceError::LockDenied {
             locked: vec![LockedFunction { function: FunctionId(1), name: name(), holders: vec![holder()] }],

@@ -15,6 +15,8 @@ pub mod error;
 pub mod identity;
 mod lines;
 pub mod requests;
+pub mod reference;
+pub mod resources;
 pub mod server;
 pub mod summary;
 mod tools;

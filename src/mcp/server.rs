@@ -1,6 +1,6 @@
 //! The MCP server handler: the tools over the shared `Hub`, with their
-//! schemas as clients see them, and the protocol hooks (initialize,
-//! call_tool). How a call finds its agent is `identity.rs`; the tools, in
+//! schemas as clients see them, the resources (`resources.rs`), and the
+//! protocol hooks (initialize, call_tool). How a call finds its agent is `identity.rs`; the tools, in
 //! groups, are `tools/`.
 
 use std::sync::{Arc, LazyLock};
@@ -8,26 +8,32 @@ use std::time::Duration;
 
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::model::{
-    Implementation, InitializeRequestParams, InitializeResult, ServerCapabilities, ServerConfig,
+    Implementation, InitializeRequestParams, InitializeResult, ListResourcesResult,
+    PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities,
+    ServerConfig,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, ServerHandler, tool_handler};
 
-use super::error::{ToolFailure, from_service};
+use super::error::{ToolFailure, bad_function_arg, from_service};
 use super::identity::{Binding, Identity, clean_name};
 use super::sessions::AgentSlot;
+use super::types::FunctionArg;
+use crate::graph::FunctionRef;
 use crate::service::{Hub, ServiceError};
 
 /// Most a caller may wait for locks in one call.
 pub const MAX_WAIT: Duration = Duration::from_secs(600);
 
 const INSTRUCTIONS: &str = "cograph holds one program shared by many agents: modules of functions, \
-each a typed dataflow graph of `%id = op inputs` nodes. Read a function with get_function: that read \
-is the base your next propose_edit is checked against (a stale base gets a `conflict` with the diff, \
-or merges automatically when the changes do not overlap). Every commit is verified. When others edit \
-the same function, take a write lock with acquire_locks (wait_ms to queue) and release_locks after. \
+each a typed dataflow graph written one node per line (`%3 = add %1, %2`). The language (ops, text form, \
+every edit op with a JSON example) is the resource cograph://docs/language: read it first.
+How to work: program_overview lists functions; get_function shows one, and that read is the base your \
+next propose_edit is checked against (or pass `base`: function -> hash). To edit alone, take a write \
+lock with acquire_locks (wait_ms to queue) and release_locks after; or edit optimistically without one. \
+If someone committed in between, a non-overlapping edit is merged; otherwise you get `conflict` with the \
+diff and the current text to rewrite against. Every commit is verified; a failing one changes nothing.
 Over HTTP without a protocol session, call register_agent first and pass its `session` to every call.";
-
 /// One MCP connection's (or one stateless request's) view of the hub.
 #[derive(Clone)]
 pub struct CographServer {
@@ -61,6 +67,24 @@ impl CographServer {
     /// A service error as the agent sees it.
     pub(crate) fn fail(&self, e: ServiceError) -> ToolFailure {
         from_service(e, &self.hub.snapshot(), &self.hub)
+    }
+
+    /// A `function` argument as the service takes it, through the one
+    /// parser (`FunctionRef::parse`). A malformed reference is an
+    /// invalid-params error naming the field, with the existing names
+    /// closest to it (`fib` → `math::fib`).
+    pub(crate) fn function_ref(
+        &self,
+        field: &str,
+        f: &FunctionArg,
+    ) -> Result<FunctionRef, ToolFailure> {
+        f.to_ref().map_err(|e| {
+            let suggestions = match f {
+                FunctionArg::Name(text) => self.hub.snapshot().similar_names(text),
+                FunctionArg::Id(_) => Vec::new(),
+            };
+            bad_function_arg(field, e, &suggestions)
+        })
     }
 }
 
@@ -119,13 +143,34 @@ impl ServerHandler for CographServer {
         ))
     }
 
+    async fn list_resources(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, ErrorData> {
+        Ok(super::resources::list())
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, ErrorData> {
+        super::resources::read(&self.hub, &request.uri).map(Into::into)
+    }
+
     fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
-            .with_server_info(
-                Implementation::new("cograph", env!("CARGO_PKG_VERSION"))
-                    .with_title("cograph shared program graph"),
-            )
-            .with_instructions(INSTRUCTIONS)
+        ServerConfig::new(
+            ServerCapabilities::builder()
+                .enable_tools()
+                .enable_resources()
+                .build(),
+        )
+        .with_server_info(
+            Implementation::new("cograph", env!("CARGO_PKG_VERSION"))
+                .with_title("cograph shared program graph"),
+        )
+        .with_instructions(INSTRUCTIONS)
     }
 
     async fn initialize(

@@ -280,8 +280,9 @@ impl Hub {
         // 3. Bases: explicit, else the last read; blind writes are refused.
         let mut explicit: BTreeMap<FunctionId, ContentHash> = BTreeMap::new();
         for (r, hash) in &request.base {
-            let id = Hub::retarget(r, program, &reads).ok_or_else(|| ServiceError::NotFound {
-                what: format!("`base` names `{r}`, which does not exist"),
+            let id = Hub::retarget(r, program, &reads).ok_or_else(|| {
+                let what = format!("`base` names `{r}`, which does not exist");
+                ServiceError::unknown_function(program, r, what)
             })?;
             if let Some(other) = explicit.insert(id, *hash)
                 && other != *hash

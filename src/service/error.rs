@@ -44,6 +44,13 @@ pub struct FunctionConflict {
 pub enum ServiceError {
     #[error("{what}")]
     NotFound { what: String },
+    /// A function reference that names no function. `suggestions` are the
+    /// closest existing names, computed only when this error is made.
+    #[error("{what}")]
+    UnknownFunction {
+        what: String,
+        suggestions: Vec<QualifiedName>,
+    },
     #[error("{} is locked by another agent", backticked(.locked.iter().map(|l| &l.name)))]
     LockDenied { locked: Vec<LockedFunction> },
     #[error(transparent)]
@@ -78,6 +85,22 @@ pub enum ServiceError {
     Unavailable(String),
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+impl ServiceError {
+    /// `what` about `function`, which `program` does not have, with the
+    /// names in `program` closest to it.
+    pub fn unknown_function(
+        program: &crate::graph::Program,
+        function: &crate::graph::FunctionRef,
+        what: String,
+    ) -> ServiceError {
+        let suggestions = match function {
+            crate::graph::FunctionRef::Name(name) => program.similar_names(name.as_str()),
+            crate::graph::FunctionRef::Id(_) => Vec::new(),
+        };
+        ServiceError::UnknownFunction { what, suggestions }
+    }
 }
 
 /// Names in backticks, joined by commas: `` `a::f`, `a::g` ``.

@@ -47,11 +47,9 @@ impl Hub {
         program: &Program,
         function: &FunctionRef,
     ) -> Result<FunctionId, ServiceError> {
-        program
-            .lookup(function)
-            .ok_or_else(|| ServiceError::NotFound {
-                what: format!("no function `{function}`"),
-            })
+        program.lookup(function).ok_or_else(|| {
+            ServiceError::unknown_function(program, function, format!("no function `{function}`"))
+        })
     }
 
     /// Resolves a function that may since have been deleted: a name must

@@ -275,7 +275,16 @@ mod tests {
         let e = err("fn math::f(n: i64) -> i64 {\n  %0 = ad %1\n}\n");
         assert_eq!((e.line, e.column), (2, 8));
         assert!(e.expected.starts_with("an op"), "{e}");
-        assert_eq!(e.found, "`ad`");
+        assert_eq!(e.found, "`ad` (did you mean `add` or `and`?)");
+    }
+
+    #[test]
+    fn unknown_op_lists_every_op() {
+        let e = err("fn math::f(n: i64) -> i64 {\n  %0 = select %1\n}\n");
+        for name in crate::graph::op::op_names() {
+            assert!(e.expected.contains(&format!("`{name}`")), "{name}: {e}");
+        }
+        assert_eq!(e.found, "`select`");
     }
 
     #[test]

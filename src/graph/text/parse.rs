@@ -8,7 +8,8 @@ use std::collections::BTreeMap;
 use super::super::function::{Function, Node, Param, QualifiedName, Signature, is_identifier};
 use super::super::function_ref::FunctionRef;
 use super::super::ids::{FunctionId, NodeId};
-use super::super::op::{Op, SIMPLE_OPS};
+use super::super::op::{Op, op_names};
+use super::super::suggest::{closest_names, did_you_mean};
 use super::super::types::{Type, Value};
 use super::{OpSpec, ParseError, ResolveError};
 
@@ -564,6 +565,15 @@ impl<'a> Cursor<'a> {
         })
     }
 
+    /// "Expected an op", naming every op and the closest ones to `word`.
+    fn unknown_op(&self, word: &str) -> ParseError {
+        let all: Vec<String> = op_names().map(|n| format!("`{n}`")).collect();
+        let mut e = self.error(&format!("an op, one of {}", all.join(", ")));
+        e.found
+            .push_str(&did_you_mean(&closest_names(word, op_names())));
+        e
+    }
+
     fn op(&mut self) -> Result<OpSpec, ParseError> {
         let word = self.word();
         let spec = match word {
@@ -607,12 +617,12 @@ impl<'a> Cursor<'a> {
                     OpSpec::Call(FunctionRef::Name(self.qualified_name()?))
                 }
             }
-            _ => match SIMPLE_OPS.iter().find(|(name, _)| *name == word) {
-                Some((name, op)) => {
-                    self.pos += name.len();
-                    OpSpec::Op(*op)
+            _ => match Op::simple_named(word) {
+                Some(op) => {
+                    self.pos += word.len();
+                    OpSpec::Op(op)
                 }
-                None => return Err(self.error("an op (`const`, `param`, `add`, `call`, ...)")),
+                None => return Err(self.unknown_op(word)),
             },
         };
         // An op is followed by whitespace, the end, or nothing else.

@@ -106,7 +106,7 @@ impl CographServer {
         let function = args
             .function
             .as_ref()
-            .map(|f| convert::function_ref("function", f))
+            .map(|f| self.function_ref("function", f))
             .transpose()?;
         let commits = self
             .hub
@@ -137,7 +137,7 @@ impl CographServer {
         ctx: RequestContext<RoleServer>,
     ) -> ToolResult<DiffResult> {
         let me = self.caller(&args.session, &ctx)?;
-        let function = convert::function_ref("function", &args.function)?;
+        let function = self.function_ref("function", &args.function)?;
         let version = |field: &str, v: &VersionArg| -> Result<VersionSel, ToolFailure> {
             match v {
                 VersionArg::Revision(r) => Ok(VersionSel::Revision(Revision(*r))),
@@ -166,6 +166,12 @@ impl CographServer {
                     (Some(r), _) => VersionSel::Hash(r.hash),
                     (None, Some(e)) => {
                         VersionSel::Revision(Revision(e.revision.0.saturating_sub(1)))
+                    }
+                    (None, None) if id.is_none() && function.id().is_none() => {
+                        let what = format!("no function `{function}`");
+                        return Err(self.fail(crate::service::ServiceError::unknown_function(
+                            &program, &function, what,
+                        )));
                     }
                     (None, None) => {
                         return Err(ToolFailure::new(

@@ -41,7 +41,7 @@ impl CographServer {
         };
         let mut targets = Vec::with_capacity(args.locks.len());
         for (idx, l) in args.locks.iter().enumerate() {
-            let function = convert::function_ref(&format!("locks[{idx}].function"), &l.function)?;
+            let function = self.function_ref(&format!("locks[{idx}].function"), &l.function)?;
             targets.push((function, convert::lock_mode(l.mode)));
         }
         let progress = ctx
@@ -92,7 +92,7 @@ impl CographServer {
             Some(fs) => Some(
                 fs.iter()
                     .enumerate()
-                    .map(|(idx, f)| convert::function_ref(&format!("functions[{idx}]"), f))
+                    .map(|(idx, f)| self.function_ref(&format!("functions[{idx}]"), f))
                     .collect::<Result<Vec<_>, _>>()?,
             ),
         };
@@ -133,7 +133,7 @@ impl CographServer {
         let program = self.hub.snapshot();
         let only = match &args.function {
             Some(f) => {
-                let function = convert::function_ref("function", f)?;
+                let function = self.function_ref("function", f)?;
                 Some(Hub::resolve_in(&program, &function).map_err(|e| self.fail(e))?)
             }
             None => None,

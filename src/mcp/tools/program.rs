@@ -81,7 +81,7 @@ impl CographServer {
         ctx: RequestContext<RoleServer>,
     ) -> ToolResult<GetFunctionResult> {
         let me = self.caller(&args.session, &ctx)?;
-        let function = convert::function_ref("function", &args.function)?;
+        let function = self.function_ref("function", &args.function)?;
         let read = match me {
             Some(agent) => self
                 .hub
@@ -162,7 +162,7 @@ impl CographServer {
     ) -> ToolResult<RunFunctionResult> {
         self.caller(&args.session, &ctx)?;
         let program = self.hub.snapshot();
-        let function = convert::function_ref("function", &args.function)?;
+        let function = self.function_ref("function", &args.function)?;
         let id = Hub::resolve_in(&program, &function).map_err(|e| self.fail(e))?;
         let callee = &program.get(id).expect("resolved").function;
         crate::eval::check_arity(callee, args.args.len()).map_err(|e| self.fail(e.into()))?;

@@ -131,6 +131,78 @@ pub enum EditOpArg {
     },
 }
 
+/// `ops`, each checked for the one-key shape first, so that an unknown or
+/// misshapen edit op is named, with every edit op listed, instead of
+/// serde's "expected map with a single key".
+fn edit_ops<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<EditOpArg>, D::Error> {
+    let raw = Vec::<serde_json::Value>::deserialize(d)?;
+    raw.into_iter()
+        .enumerate()
+        .map(|(idx, v)| {
+            let e = |m: String| serde::de::Error::custom(format!("`ops[{idx}]`: {m}"));
+            edit_op_shape(&v).map_err(e)?;
+            EditOpArg::deserialize(v).map_err(|x| e(x.to_string()))
+        })
+        .collect()
+}
+
+/// Checks that `v` is `{"<edit op>": {...}}`, or says what it is instead.
+fn edit_op_shape(v: &serde_json::Value) -> Result<(), String> {
+    use super::super::reference::edit_op_names;
+    use crate::graph::suggest::{closest_names, did_you_mean};
+    let all = || {
+        let names: Vec<&str> = edit_op_names().collect();
+        format!("the edit ops are {}", names.join(", "))
+    };
+    let known = |name: &str| edit_op_names().any(|n| n == name);
+    let unknown = |name: &str| {
+        let name: String = name.chars().take(100).collect();
+        format!(
+            "unknown edit op `{name}`{}; {}",
+            did_you_mean(&closest_names(&name, edit_op_names())),
+            all()
+        )
+    };
+    let serde_json::Value::Object(map) = v else {
+        return Err(format!(
+            "an edit op is an object with one key naming it, like {{\"set_op\": {{...}}}}, got {}; {}",
+            kind(v),
+            all()
+        ));
+    };
+    if map.len() == 1 {
+        let (name, _) = map.iter().next().expect("one entry");
+        return if known(name) {
+            Ok(())
+        } else {
+            Err(unknown(name))
+        };
+    }
+    if let Some(serde_json::Value::String(name)) = map.get("op")
+        && known(name)
+    {
+        return Err(format!(
+            "write the edit op as an object with one key naming it, {{\"{name}\": {{...the other fields...}}}}, not {{\"op\": \"{name}\", ...}}"
+        ));
+    }
+    let keys: Vec<String> = map.keys().take(10).map(|k| format!("`{k}`")).collect();
+    Err(match map.keys().find(|k| known(k)) {
+        Some(name) => format!(
+            "an edit op has exactly one key, its name (`{name}`), with its fields inside; got keys {}",
+            keys.join(", ")
+        ),
+        None if map.is_empty() => format!(
+            "an edit op is an object with one key naming it; got {{}}; {}",
+            all()
+        ),
+        None => format!(
+            "an edit op is an object with one key naming it; got keys {}; {}",
+            keys.join(", "),
+            all()
+        ),
+    })
+}
+
 #[derive(Clone, Copy, Debug, Default, Deserialize, JsonSchema, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum OnConflictArg {
@@ -145,6 +217,7 @@ pub enum OnConflictArg {
 #[serde(deny_unknown_fields)]
 pub struct ProposeEditArgs {
     /// Applied in order, all or nothing, possibly across functions.
+    #[serde(deserialize_with = "edit_ops")]
     pub ops: Vec<EditOpArg>,
     /// Function → hash your ops were written against; defaults to your
     /// last read of each function.
