@@ -195,6 +195,7 @@ pub struct RunFunctionArgs {
     /// One per parameter: numbers, booleans, `null` for unit;
     /// `"inf"`, `"-inf"`, `"NaN"` for those f64 values.
     #[serde(default)]
+    #[schemars(schema_with = "scalars")]
     pub args: Vec<serde_json::Value>,
     /// Node evaluations allowed (default and cap: the server's).
     #[serde(default)]
@@ -205,12 +206,27 @@ pub struct RunFunctionArgs {
     pub session: SessionArg,
 }
 
+/// A value of the program: a number, a boolean, a string (a non-finite
+/// f64) or null (unit). Written out because `serde_json::Value`'s schema is
+/// `true`, which strict schema checkers refuse.
+fn scalar(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({"anyOf": [
+        {"type": "number"}, {"type": "boolean"}, {"type": "string"}, {"type": "null"}
+    ]})
+}
+
+fn scalars(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    let items = scalar(generator);
+    schemars::json_schema!({"type": "array", "items": items, "default": []})
+}
+
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct RunFunctionResult {
     pub function_id: u64,
     pub function: String,
     /// The result: a number, a boolean, or null for unit (non-finite f64
     /// values as strings).
+    #[schemars(schema_with = "scalar")]
     pub value: serde_json::Value,
     /// The value in the text form's literal syntax.
     pub literal: String,
