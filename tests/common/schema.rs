@@ -113,7 +113,9 @@ fn check(root: &Value, schema: &Value, value: &Value, at: &str, out: &mut Vec<St
             "minProperties" | "maxProperties" => {
                 if let (Some(n), Some(obj)) = (arg.as_u64(), value.as_object()) {
                     let len = obj.len() as u64;
-                    if (keyword == "minProperties" && len < n) || (keyword == "maxProperties" && len > n) {
+                    if (keyword == "minProperties" && len < n)
+                        || (keyword == "maxProperties" && len > n)
+                    {
                         out.push(format!("{at}: {len} properties breaks {keyword} {n}"));
                     }
                 }
@@ -131,10 +133,15 @@ fn check(root: &Value, schema: &Value, value: &Value, at: &str, out: &mut Vec<St
         let props = s.get("properties").and_then(Value::as_object);
         for (key, v) in obj {
             let here = format!("{at}.{key}");
-            match (props.and_then(|p| p.get(key)), s.get("additionalProperties")) {
+            match (
+                props.and_then(|p| p.get(key)),
+                s.get("additionalProperties"),
+            ) {
                 (Some(p), _) => check(root, p, v, &here, out, depth + 1),
                 (None, Some(Value::Bool(true))) => {}
-                (None, Some(extra @ Value::Object(_))) => check(root, extra, v, &here, out, depth + 1),
+                (None, Some(extra @ Value::Object(_))) => {
+                    check(root, extra, v, &here, out, depth + 1)
+                }
                 (None, _) => out.push(format!("{here}: not declared in the schema")),
             }
         }

@@ -92,19 +92,55 @@ pub fn drop_nonstandard_formats(schema: &mut JsonObject) {
     });
 }
 
-/// Removes what restates the obvious: `title` (a Rust type name) and
-/// `default: null` (an absent optional field is absent) everywhere, and
-/// in output schemas `minimum: 0` (the server wrote the value; it is a
-/// count or an id). Input schemas keep `minimum`, which tells a caller
-/// what it may send.
-pub fn drop_noise(schema: &mut JsonObject, output: bool) {
+/// Removes what restates the obvious: `$schema` (MCP's default dialect is
+/// 2020-12), `title` (a Rust type name), `default: null` and `default: []`
+/// (an absent optional field is absent), `minimum: 0` (counts and ids; the server
+/// refuses a negative one with an error naming the field), and `type:
+/// string` beside an `enum` of strings.
+pub fn drop_noise(schema: &mut JsonObject) {
+    schema.remove("$schema");
     visit(schema, &mut |s| {
         s.remove("title");
         if s.get("default") == Some(&Value::Null) {
             s.remove("default");
         }
-        if output && s.get("minimum") == Some(&json!(0)) {
+        if s.get("minimum") == Some(&json!(0)) {
             s.remove("minimum");
+        }
+        if s.get("default") == Some(&json!([])) {
+            s.remove("default");
+        }
+        let all_strings = |e: &Value| e.as_array().is_some_and(|a| a.iter().all(Value::is_string));
+        if s.get("type") == Some(&json!("string")) && s.get("enum").is_some_and(all_strings) {
+            s.remove("type");
+        }
+    });
+}
+
+/// Removes `description` and `required` from a result schema. A model
+/// reads every tool's output schema on every connection and learns a
+/// result from the result itself: the field names and types are what it
+/// needs beforehand. The error branch keeps its own `required`.
+pub fn drop_prose(schema: &mut JsonObject) {
+    visit(schema, &mut |s| {
+        s.remove("description");
+        s.remove("required");
+        // `oneOf` of bare constants (an enum whose variants had docs).
+        let consts: Option<Vec<Value>> = match s.get("oneOf") {
+            Some(Value::Array(branches)) => branches
+                .iter()
+                .map(|b| {
+                    let b = b.as_object()?;
+                    let only_const = b.keys().all(|k| k == "const" || k == "type");
+                    only_const.then(|| b.get("const").cloned()).flatten()
+                })
+                .collect(),
+            _ => None,
+        };
+        if let Some(consts) = consts {
+            s.remove("oneOf");
+            s.remove("type");
+            s.insert("enum".into(), Value::Array(consts));
         }
     });
 }
@@ -117,7 +153,10 @@ pub fn drop_noise(schema: &mut JsonObject, output: bool) {
 pub fn optional_means_absent(schema: &mut JsonObject) {
     visit(schema, &mut |s| {
         let required: Vec<String> = match s.get("required") {
-            Some(Value::Array(r)) => r.iter().filter_map(|v| v.as_str().map(String::from)).collect(),
+            Some(Value::Array(r)) => r
+                .iter()
+                .filter_map(|v| v.as_str().map(String::from))
+                .collect(),
             _ => Vec::new(),
         };
         let Some(Value::Object(props)) = s.get_mut("properties") else {
@@ -254,13 +293,20 @@ fn refs(v: &Value, out: &mut Vec<String>) {
     }
 }
 
-/// Definitions used once are written where they are used; unused ones
-/// are dropped. A shared definition pays for its name twice, a single
-/// use only costs. Definitions that refer to themselves stay.
+/// A definition at most this long (`{"enum":["read","write"]}`) costs
+/// less written out at each use than named and referred to.
+const SMALL_DEF: usize = 32;
+
+/// Definitions used once, or small, are written where they are used;
+/// unused ones are dropped. A shared definition pays for its name twice,
+/// a single use only costs. Definitions that refer to themselves stay.
 pub fn inline_single_use_defs(schema: &mut JsonObject) {
     // Each round inlines what is used once now; inlining can leave a
     // nested definition used once, so repeat, at most once per definition.
-    let n_defs = schema.get("$defs").and_then(Value::as_object).map_or(0, Map::len);
+    let n_defs = schema
+        .get("$defs")
+        .and_then(Value::as_object)
+        .map_or(0, Map::len);
     for _ in 0..=n_defs {
         let Some(Value::Object(defs)) = schema.remove("$defs") else {
             return;
@@ -274,9 +320,13 @@ pub fn inline_single_use_defs(schema: &mut JsonObject) {
         for (name, def) in defs {
             let mut own = Vec::new();
             refs(&def, &mut own);
+            let small = serde_json::to_string(&def).map_or(false, |t| t.len() <= SMALL_DEF);
             match count(&name) {
                 0 => {}
-                1 if !own.contains(&name) => {
+                _ if own.contains(&name) => {
+                    kept.insert(name, def);
+                }
+                n if n == 1 || small => {
                     inline.insert(name, def);
                 }
                 _ => {
@@ -328,13 +378,33 @@ fn replace_refs(v: &mut Value, inline: &Map<String, Value>) {
     }
 }
 
+/// `additionalProperties: false` stays on the root of an input schema and
+/// on one-key objects (where it says which keys exist); nested argument
+/// objects lose it. The server still refuses an unknown field anywhere,
+/// with an error naming it; the schema need not repeat that at every
+/// level.
+pub fn closed_at_the_root_only(schema: &mut JsonObject) {
+    let root_closed = schema.get("additionalProperties") == Some(&json!(false));
+    visit(schema, &mut |s| {
+        if s.get("additionalProperties") == Some(&json!(false))
+            && s.get("maxProperties") != Some(&json!(1))
+        {
+            s.remove("additionalProperties");
+        }
+    });
+    if root_closed {
+        schema.insert("additionalProperties".into(), json!(false));
+    }
+}
+
 /// Every pass, in order, on one advertised schema.
-pub fn compact(schema: &mut JsonObject, output: bool) {
+pub fn compact(schema: &mut JsonObject) {
     drop_nonstandard_formats(schema);
-    drop_noise(schema, output);
+    drop_noise(schema);
     optional_means_absent(schema);
     one_type_per_schema(schema);
     one_key_objects(schema);
+    closed_at_the_root_only(schema);
     inline_single_use_defs(schema);
 }
 
@@ -376,23 +446,42 @@ mod tests {
     }
 
     #[test]
-    fn titles_null_defaults_and_output_minimums_are_noise() {
-        let schema = json!({
+    fn schema_titles_null_defaults_minimums_and_enum_types_are_noise() {
+        let mut schema = obj(json!({
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
             "title": "Out",
             "properties": {
                 "title": {"type": "string", "default": null},
-                "n": {"type": "integer", "minimum": 0, "default": 3}
+                "n": {"type": "integer", "minimum": 0, "default": 3},
+                "m": {"type": "string", "enum": ["read", "write"]}
             }
-        });
-        let mut out = obj(schema.clone());
-        drop_noise(&mut out, true);
+        }));
+        drop_noise(&mut schema);
         assert_eq!(
-            Value::Object(out),
-            json!({"properties": {"title": {"type": "string"}, "n": {"type": "integer", "default": 3}}})
+            Value::Object(schema),
+            json!({"properties": {
+                "title": {"type": "string"},
+                "n": {"type": "integer", "default": 3},
+                "m": {"enum": ["read", "write"]}
+            }})
         );
-        let mut input = obj(schema);
-        drop_noise(&mut input, false);
-        assert_eq!(input["properties"]["n"]["minimum"], 0);
+    }
+
+    #[test]
+    fn a_result_schema_loses_its_prose_and_documented_enums_become_enums() {
+        let mut schema = obj(json!({
+            "description": "d",
+            "properties": {"status": {"oneOf": [
+                {"const": "a", "type": "string", "description": "A"},
+                {"const": "b", "type": "string"}
+            ]}},
+            "required": ["status"]
+        }));
+        drop_prose(&mut schema);
+        assert_eq!(
+            Value::Object(schema),
+            json!({"properties": {"status": {"enum": ["a", "b"]}}})
+        );
     }
 
     #[test]
@@ -412,7 +501,10 @@ mod tests {
             schema["properties"]["b"],
             json!({"$ref": "#/$defs/X", "description": "d"})
         );
-        assert_eq!(schema["properties"]["c"], json!({"type": ["string", "null"]}));
+        assert_eq!(
+            schema["properties"]["c"],
+            json!({"type": ["string", "null"]})
+        );
         one_type_per_schema(&mut schema);
         assert_eq!(
             schema["properties"]["c"],
@@ -462,20 +554,47 @@ mod tests {
     }
 
     #[test]
+    fn only_the_root_and_one_key_objects_stay_closed() {
+        let mut schema = obj(json!({
+            "additionalProperties": false,
+            "properties": {
+                "arg": {"type": "object", "additionalProperties": false},
+                "op": {"type": "object", "additionalProperties": false, "minProperties": 1, "maxProperties": 1},
+                "map": {"type": "object", "additionalProperties": {"type": "string"}}
+            }
+        }));
+        closed_at_the_root_only(&mut schema);
+        assert_eq!(schema["additionalProperties"], false);
+        assert!(
+            schema["properties"]["arg"]
+                .get("additionalProperties")
+                .is_none()
+        );
+        assert_eq!(schema["properties"]["op"]["additionalProperties"], false);
+        assert_eq!(
+            schema["properties"]["map"]["additionalProperties"],
+            json!({"type": "string"})
+        );
+    }
+
+    #[test]
     fn definitions_used_once_are_inlined_and_shared_ones_stay() {
         let mut schema = obj(json!({
             "properties": {
                 "once": {"$ref": "#/$defs/Once", "description": "here"},
                 "a": {"$ref": "#/$defs/Twice"},
                 "b": {"$ref": "#/$defs/Twice"},
-                "tree": {"$ref": "#/$defs/Tree"}
+                "tree": {"$ref": "#/$defs/Tree"},
+                "m1": {"$ref": "#/$defs/Small"},
+                "m2": {"$ref": "#/$defs/Small"}
             },
             "$defs": {
                 "Once": {"type": "object", "properties": {"n": {"$ref": "#/$defs/Inner"}}},
                 "Inner": {"type": "integer"},
-                "Twice": {"type": "string"},
+                "Twice": {"type": "string", "description": "shared, and long enough to name"},
                 "Tree": {"type": "array", "items": {"$ref": "#/$defs/Tree"}},
-                "Unused": {"type": "null"}
+                "Unused": {"type": "null"},
+                "Small": {"enum": ["read", "write"]}
             }
         }));
         inline_single_use_defs(&mut schema);
@@ -487,10 +606,12 @@ mod tests {
                              "properties": {"n": {"type": "integer"}}},
                     "a": {"$ref": "#/$defs/Twice"},
                     "b": {"$ref": "#/$defs/Twice"},
-                    "tree": {"$ref": "#/$defs/Tree"}
+                    "tree": {"$ref": "#/$defs/Tree"},
+                    "m1": {"enum": ["read", "write"]},
+                    "m2": {"enum": ["read", "write"]}
                 },
                 "$defs": {
-                    "Twice": {"type": "string"},
+                    "Twice": {"type": "string", "description": "shared, and long enough to name"},
                     "Tree": {"type": "array", "items": {"$ref": "#/$defs/Tree"}}
                 }
             })

@@ -6,6 +6,7 @@ use rmcp::model::JsonObject;
 use rmcp::schemars::generate::SchemaSettings;
 use serde_json::{Map, Value, json};
 
+use super::compact;
 use crate::mcp::types::{ErrorCode, ErrorDetails};
 
 /// The codes each tool's failures can have. A tool missing here would be
@@ -46,11 +47,14 @@ pub fn codes_of(tool: &str) -> &'static [ErrorCode] {
 /// it refers to (named as in the success schema, which the same generator
 /// settings wrote).
 pub fn error_branch(codes: &[ErrorCode]) -> (JsonObject, JsonObject) {
-    let generator = SchemaSettings::draft2020_12().for_serialize().into_generator();
+    let generator = SchemaSettings::draft2020_12()
+        .for_serialize()
+        .into_generator();
     let schema = generator.into_root_schema_for::<ErrorDetails>();
     let Value::Object(mut all) = serde_json::to_value(schema).unwrap_or(Value::Null) else {
         return (Map::new(), Map::new());
     };
+    compact::drop_prose(&mut all);
     let defs = match all.remove("$defs") {
         Some(Value::Object(defs)) => defs,
         _ => Map::new(),
@@ -68,7 +72,7 @@ pub fn error_branch(codes: &[ErrorCode]) -> (JsonObject, JsonObject) {
             "properties": {
                 "code": {"enum": codes},
                 "message": {"type": "string"},
-                "hint": {"type": "string", "description": "What to do next."}
+                "hint": {"type": "string"}
             },
             "required": ["code", "message", "hint"]
         }),
@@ -84,7 +88,6 @@ pub fn error_branch(codes: &[ErrorCode]) -> (JsonObject, JsonObject) {
         }
     }
     let branch = json!({
-        "description": "A failure you can act on (`isError: true`).",
         "type": "object",
         "properties": properties,
         "required": ["error"]
@@ -105,6 +108,7 @@ pub fn error_branch(codes: &[ErrorCode]) -> (JsonObject, JsonObject) {
 /// protocol error instead of the holders and queue position it carries.
 pub fn admit_errors(success: &JsonObject, codes: &[ErrorCode]) -> JsonObject {
     let mut success = success.clone();
+    compact::drop_prose(&mut success);
     let mut defs = match success.remove("$defs") {
         Some(Value::Object(defs)) => defs,
         _ => Map::new(),
@@ -177,13 +181,21 @@ mod tests {
         let out = admit_errors(&success, &[ErrorCode::Deadlock]);
         assert_eq!(out["type"], "object");
         assert_eq!(out["$schema"], success["$schema"]);
-        // The success branch keeps everything but what moved to the root.
+        // The success branch keeps its shape, without prose; its
+        // definitions moved to the root.
         let branches = out["anyOf"].as_array().unwrap();
-        assert_eq!(branches[0]["required"], json!(["view"]));
+        assert_eq!(
+            branches[0]["properties"],
+            json!({"view": {"$ref": "#/$defs/View"}})
+        );
         assert!(branches[0].get("$defs").is_none());
         // The error branch: the tool's codes, and their details only.
         let error = &branches[1];
         assert_eq!(error["required"], json!(["error"]));
+        assert_eq!(
+            error["properties"]["error"]["required"],
+            json!(["code", "message", "hint"])
+        );
         assert_eq!(
             error["properties"]["error"]["properties"]["code"]["enum"],
             json!(["deadlock"])

@@ -28,11 +28,11 @@ pub const TOOLS_LIST_BUDGET: usize = 24_000;
 /// tool's failures (`errors.rs`), and both are compacted (`compact.rs`).
 pub fn advertise(tool: &mut Tool) {
     let mut input = (*tool.input_schema).clone();
-    compact::compact(&mut input, false);
+    compact::compact(&mut input);
     tool.input_schema = Arc::new(input);
     if let Some(success) = &tool.output_schema {
         let mut output = errors::admit_errors(success, codes_of(&tool.name));
-        compact::compact(&mut output, true);
+        compact::compact(&mut output);
         tool.output_schema = Some(Arc::new(output));
     }
 }
@@ -172,8 +172,9 @@ mod tests {
     }
 
     fn check_schema(s: &Value, path: &str, out: &mut Vec<String>) {
-        const VALIDATING: [&str; 8] =
-            ["type", "$ref", "anyOf", "oneOf", "allOf", "enum", "const", "not"];
+        const VALIDATING: [&str; 8] = [
+            "type", "$ref", "anyOf", "oneOf", "allOf", "enum", "const", "not",
+        ];
         match s {
             Value::Bool(_) => out.push(format!("{path}: a boolean schema")),
             Value::Object(m) if !m.keys().any(|k| VALIDATING.contains(&k.as_str())) => {
@@ -190,7 +191,11 @@ mod tests {
         for tool in tool_definitions() {
             let output = tool.output_schema.as_deref().unwrap();
             for (which, schema) in [("input", &*tool.input_schema), ("output", output)] {
-                bare_schemas(&Value::Object(schema.clone()), &format!("{} {which}", tool.name), &mut found);
+                bare_schemas(
+                    &Value::Object(schema.clone()),
+                    &format!("{} {which}", tool.name),
+                    &mut found,
+                );
             }
         }
         assert!(found.is_empty(), "{found:#?}");

@@ -44,7 +44,7 @@ impl<T: JsonSchema> JsonSchema for Checked<T> {
     }
 }
 
-/// A function by id (`7`) or by name (`"math::fib"`; `"#7"` also works).
+/// Id or `module::name`.
 #[derive(Clone, Debug, Serialize, JsonSchema, PartialEq, Eq)]
 #[serde(untagged)]
 pub enum FunctionArg {
