@@ -320,7 +320,7 @@ pub fn inline_single_use_defs(schema: &mut JsonObject) {
         for (name, def) in defs {
             let mut own = Vec::new();
             refs(&def, &mut own);
-            let small = serde_json::to_string(&def).map_or(false, |t| t.len() <= SMALL_DEF);
+            let small = serde_json::to_string(&def).is_ok_and(|t| t.len() <= SMALL_DEF);
             match count(&name) {
                 0 => {}
                 _ if own.contains(&name) => {
