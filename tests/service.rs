@@ -291,7 +291,7 @@ async fn edit_on_an_expired_lease_after_another_commit_is_lock_expired() {
     let ServiceError::LockDenied { locked } = err else {
         panic!("{err:?}")
     };
-    assert_eq!(locked[0].holders[0].agent, a.id());
+    assert_eq!(locked[0].blocked.holders[0].agent, a.id());
     tokio::time::advance(Duration::from_millis(1100)).await;
     // The lease lapsed: bob takes the lock and commits.
     lock_f(&hub, b.id(), None).await;

@@ -22,8 +22,8 @@ use tokio::time::Instant;
 use super::agents::AgentId;
 use super::state::{self, Now, State};
 use super::types::{
-    AcquireError, EndedAgent, Grant, HeldLock, HolderView, LeaseCheck, LockConfig, LockMode,
-    LockRequest, LockView,
+    AcquireError, Denial, EndedAgent, Grant, HeldLock, HolderView, LeaseCheck, LockConfig,
+    LockMode, LockRequest, LockTarget, LockView,
 };
 use crate::graph::FunctionId;
 
@@ -186,6 +186,22 @@ impl LockTable {
         let now = self.clock.now();
         self.lock_state()
             .holders(function, Some((agent, mode)), now)
+    }
+
+    /// What a new request by `agent` for `mode` on each of `functions`
+    /// would be told now, for the functions that live holders of other
+    /// agents block (earlier waiters alone block a lock request, not an
+    /// optimistic edit): their holders, the waiters ahead and the place
+    /// the request would take. It only looks.
+    pub fn held_against(&self, agent: AgentId, functions: &[FunctionId], mode: LockMode) -> Denial {
+        let targets: Vec<LockTarget> = functions
+            .iter()
+            .map(|&function| LockTarget { function, mode })
+            .collect();
+        let now = self.clock.now();
+        let mut denial = self.lock_state().denial(agent, &targets, None, now);
+        denial.blocked.retain(|b| !b.holders.is_empty());
+        denial
     }
 
     /// Every live holder of a function.

@@ -10,7 +10,7 @@ use rmcp::ErrorData;
 use rmcp::model::{CallToolResponse, CallToolResult, ContentBlock};
 use serde_json::{Map, Value, json};
 
-use super::types::{ErrorCode, ErrorInfo};
+use super::types::{BlockedView, ErrorCode, ErrorInfo};
 use super::views;
 use crate::graph::suggest::did_you_mean;
 use crate::graph::{EditErrorKind, FunctionRef, Program};
@@ -53,13 +53,19 @@ impl ToolFailure {
         }
     }
 
-    /// Adds a detail field beside `error`.
+    /// Adds a detail field beside `error`: one of [`ErrorDetails`], those
+    /// the code's [`ErrorCode::details`] names, which the output schemas
+    /// declare. A detail with no value (null) is left out.
+    ///
+    /// [`ErrorDetails`]: super::types::ErrorDetails
     pub fn with(mut self, key: &str, value: impl serde::Serialize) -> ToolFailure {
         if let ToolFailure::Actionable { details, .. } = &mut self {
-            details.insert(
-                key.to_string(),
-                serde_json::to_value(value).unwrap_or(Value::Null),
-            );
+            match serde_json::to_value(value) {
+                Ok(Value::Null) | Err(_) => {}
+                Ok(value) => {
+                    details.insert(key.to_string(), value);
+                }
+            }
         }
         self
     }
@@ -161,39 +167,15 @@ pub fn from_service(e: ServiceError, program: &Program, hub: &Hub) -> ToolFailur
         ServiceError::LockDenied { locked } => {
             let views: Vec<_> = locked
                 .iter()
-                .map(|l| super::types::LockedView {
-                    function_id: l.function.0,
-                    function: l.name.to_string(),
-                    holders: l.holders.iter().map(|h| views::holder(hub, h)).collect(),
-                })
+                .map(|l| views::blocked(hub, l.name.to_string(), &l.blocked))
                 .collect();
-            let text = lines(&views, |v| {
-                format!(
-                    "{} is held by {}",
-                    v.function,
-                    v.holders
-                        .iter()
-                        .map(|h| format!(
-                            "{} ({}, {}, until {})",
-                            h.agent_name,
-                            h.agent_id,
-                            h.mode.as_str(),
-                            h.expires_at
-                        ))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )
-            });
-            ToolFailure::new(
+            let functions: Vec<String> = views.iter().map(|v| v.function.clone()).collect();
+            blocked(
                 ErrorCode::LockDenied,
-                format!(
-                    "{} locked by another agent",
-                    names(&views.iter().map(|v| v.function.clone()).collect::<Vec<_>>())
-                ),
+                format!("{} locked by another agent", names(&functions)),
                 "wait for it with acquire_locks (mode write, wait_ms), or work on something else",
+                views,
             )
-            .with("locked", &views)
-            .with_text(&text)
         }
         ServiceError::Lock(e) => from_acquire(e, program, hub),
         ServiceError::LockExpired {
@@ -322,26 +304,28 @@ pub fn from_service(e: ServiceError, program: &Program, hub: &Hub) -> ToolFailur
     }
 }
 
+/// Every refusal that leaves the caller blocked, whichever tool gives it,
+/// has one shape: the blocked functions with holders and queue places
+/// (`blocked`), as data and as text.
+fn blocked(code: ErrorCode, message: String, hint: &str, views: Vec<BlockedView>) -> ToolFailure {
+    let text = blocked_text(&views);
+    ToolFailure::new(code, message, hint)
+        .with("blocked", &views)
+        .with_text(&text)
+}
+
 pub fn from_acquire(e: AcquireError, program: &Program, hub: &Hub) -> ToolFailure {
-    // Every refusal that leaves the caller blocked has one shape: the
-    // blocked functions with holders and queue positions, as data and text.
-    let blocked = |code: ErrorCode, message: String, hint: &str, denial: &Denial| {
-        let views: Vec<_> = denial
+    let views = |denial: &Denial| -> Vec<BlockedView> {
+        denial
             .blocked
             .iter()
-            .map(|b| views::blocked(hub, program, b))
-            .collect();
-        ToolFailure::new(code, message, hint)
-            .with("blocked", &views)
-            .with_text(&blocked_text(&views))
+            .map(|b| views::blocked(hub, views::function_name(program, b.function), b))
+            .collect()
     };
     match e {
         AcquireError::Denied(d) => {
-            let functions: Vec<String> = d
-                .blocked
-                .iter()
-                .map(|b| views::function_name(program, b.function))
-                .collect();
+            let views = views(&d);
+            let functions: Vec<String> = views.iter().map(|v| v.function.clone()).collect();
             blocked(
                 ErrorCode::LockDenied,
                 format!(
@@ -349,14 +333,14 @@ pub fn from_acquire(e: AcquireError, program: &Program, hub: &Hub) -> ToolFailur
                     names(&functions)
                 ),
                 "pass wait_ms to queue for it (you are granted in arrival order), or work on something else",
-                &d,
+                views,
             )
         }
         AcquireError::Timeout(d) => blocked(
             ErrorCode::LockTimeout,
             "still locked when wait_ms ran out; you left the queue and hold nothing new".into(),
             "try again with a longer wait_ms, or work on something else meanwhile",
-            &d,
+            views(&d),
         ),
         AcquireError::Deadlock { cycle, denial } => {
             let cycle: Vec<_> = cycle
@@ -375,7 +359,7 @@ pub fn from_acquire(e: AcquireError, program: &Program, hub: &Hub) -> ToolFailur
                 ErrorCode::Deadlock,
                 format!("waiting would deadlock: {path}; nothing was queued and nobody's locks were touched"),
                 "release the locks the others wait for (release_locks), or retry without wait_ms",
-                &denial,
+                views(&denial),
             )
             .with("cycle", &cycle)
         }
@@ -395,7 +379,7 @@ pub fn from_acquire(e: AcquireError, program: &Program, hub: &Hub) -> ToolFailur
 
 /// Per blocked function: who holds it, who waits ahead, and the caller's
 /// place in the queue.
-fn blocked_text(views: &[super::types::BlockedView]) -> String {
+fn blocked_text(views: &[BlockedView]) -> String {
     lines(views, |b| {
         let mut who: Vec<String> = b
             .holders
@@ -606,6 +590,12 @@ mod tests {
                 let mut keys: Vec<&str> = details.keys().map(String::as_str).collect();
                 keys.sort_unstable();
                 assert_eq!(keys, fields, "detail fields");
+                for key in keys {
+                    assert!(
+                        code.details().contains(&key),
+                        "`{key}` is sent with {code} but ErrorCode::details does not declare it"
+                    );
+                }
             }
             (ToolFailure::Rpc(e), Expect::Rpc(code, message)) => {
                 assert_eq!(e.code, code);
@@ -647,9 +637,9 @@ mod tests {
             details: &["suggestions"],
         };
         lock_denied_by_holders: ServiceError::LockDenied {
-            locked: vec![LockedFunction { function: FunctionId(1), name: name(), holders: vec![holder()] }],
+            locked: vec![LockedFunction { name: name(), blocked: denial().blocked.remove(0) }],
         } => Tool {
-            code: ErrorCode::LockDenied, message: "`demo::f` is locked", hint: "wait_ms", details: &["locked"],
+            code: ErrorCode::LockDenied, message: "`demo::f` is locked", hint: "wait_ms", details: &["blocked"],
         };
         lock_denied_on_acquire: ServiceError::Lock(AcquireError::Denied(denial())) => Tool {
             code: ErrorCode::LockDenied, message: "nothing was granted", hint: "wait_ms", details: &["blocked"],

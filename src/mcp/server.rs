@@ -42,18 +42,9 @@ pub struct CographServer {
 }
 
 static ROUTER: LazyLock<ToolRouter<CographServer>> = LazyLock::new(|| {
-    use super::schemas::{admit_errors, drop_nonstandard_formats};
     let mut router = super::tools::router();
     for route in router.map.values_mut() {
-        let tool = &mut route.attr;
-        let mut input = (*tool.input_schema).clone();
-        drop_nonstandard_formats(&mut input);
-        tool.input_schema = Arc::new(input);
-        if let Some(success) = &tool.output_schema {
-            let mut output = admit_errors(success);
-            drop_nonstandard_formats(&mut output);
-            tool.output_schema = Some(Arc::new(output));
-        }
+        super::schemas::advertise(&mut route.attr);
     }
     router
 });

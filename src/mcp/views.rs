@@ -45,10 +45,10 @@ pub fn waiter(hub: &Hub, w: &locks::WaiterView) -> WaiterView {
     }
 }
 
-pub fn blocked(hub: &Hub, program: &Program, b: &Blocked) -> BlockedView {
+pub fn blocked(hub: &Hub, function: String, b: &Blocked) -> BlockedView {
     BlockedView {
         function_id: b.function.0,
-        function: function_name(program, b.function),
+        function,
         holders: b.holders.iter().map(|h| holder(hub, h)).collect(),
         waiting_ahead: b.waiting_ahead.iter().map(|w| waiter(hub, w)).collect(),
         queue_position: b.queue_position,

@@ -485,22 +485,23 @@ impl Hub {
         }
     }
 
-    /// The functions of `ids` on which another agent holds a lock, with
-    /// their holders.
+    /// The functions of `ids` on which another agent holds a lock, each as
+    /// a write-lock request for it would be told (so the denial has the
+    /// shape `acquire_locks` gives).
     fn locked_by_others(
         &self,
         agent: AgentId,
         ids: &BTreeSet<FunctionId>,
         name_of: impl Fn(FunctionId) -> QualifiedName,
     ) -> Vec<LockedFunction> {
-        ids.iter()
-            .filter_map(|&id| {
-                let holders = self.locks.conflicting_holders(agent, id, LockMode::Write);
-                (!holders.is_empty()).then(|| LockedFunction {
-                    function: id,
-                    name: name_of(id),
-                    holders,
-                })
+        let ids: Vec<FunctionId> = ids.iter().copied().collect();
+        self.locks
+            .held_against(agent, &ids, LockMode::Write)
+            .blocked
+            .into_iter()
+            .map(|blocked| LockedFunction {
+                name: name_of(blocked.function),
+                blocked,
             })
             .collect()
     }
@@ -515,7 +516,7 @@ impl Hub {
         prepared: &Prepared,
     ) -> Result<Sequenced, ServiceError> {
         // Lock order: the tip first; while it is held this takes the lock
-        // table's mutex (conflicting_holders), then the agent registry's
+        // table's mutex (held_against), then the agent registry's
         // shard locks (agents.get), then the pending-request map and the
         // store reader's mutex (repeated_commit), then the store queue's
         // mutex (submit). Nothing that holds one of those ever waits for

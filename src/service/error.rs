@@ -10,16 +10,16 @@ use crate::graph::{
     ContentHash, EditError, Function, FunctionDiff, FunctionId, OverlapReason, QualifiedName,
     Revision,
 };
-use crate::locks::{AcquireError, FencingToken, HolderView};
+use crate::locks::{AcquireError, Blocked, FencingToken};
 use crate::store::CommitRecord;
 use crate::verify::Diagnostic;
 
-/// A function someone else holds a lock on.
+/// A function someone else holds a lock on, as a lock request for it
+/// would be told: holders, earlier waiters, the place it would take.
 #[derive(Clone, Debug)]
 pub struct LockedFunction {
-    pub function: FunctionId,
     pub name: QualifiedName,
-    pub holders: Vec<HolderView>,
+    pub blocked: Blocked,
 }
 
 /// One function whose base is not its current version.

@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod raw;
+pub mod schema;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

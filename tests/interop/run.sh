@@ -8,7 +8,9 @@
 #   stdio session through the hub;
 # - the TypeScript SDK's v1 client (ts_client.mjs), which validates every
 #   structured result, errors included, against the tool's output schema;
-# - the MCP Inspector CLI: tools/list and a tools/call over HTTP and stdio;
+# - the MCP Inspector CLI: tools/list (also with its strict schema check,
+#   which must report no error or warning) and a tools/call over HTTP and
+#   stdio;
 # - the official conformance suite, every scenario that applies to a server
 #   without the suite's fixture tools.
 #
@@ -101,6 +103,15 @@ expect_tools() { # $1 = label
 log "MCP Inspector CLI"
 mcp-inspector --cli "$url" --transport http --method tools/list 2>"$work/insp1.err" | expect_tools "inspector tools/list over HTTP" \
     || fail "inspector tools/list over HTTP: $(tail -5 "$work/insp1.err")"
+# --strict turns its schema portability check (boolean schemas, `type`
+# arrays, schemas that accept anything, ...) into a failure; it prints a
+# summary line even when it passes, so any error or warning it names fails.
+if mcp-inspector --cli "$url" --transport http --method tools/list --strict >/dev/null 2>"$work/insp-strict.err" \
+    && ! grep -Eq '^(Error|Warning):|[1-9][0-9]* (error|warning)' "$work/insp-strict.err"; then
+    log "inspector --strict tools/list: no schema errors or warnings"
+else
+    fail "inspector --strict tools/list: $(grep -E -A3 '^(Error|Warning):' "$work/insp-strict.err" | head -40; tail -2 "$work/insp-strict.err")"
+fi
 mcp-inspector --cli "$bin" stdio --standalone --data "$work/stdio-data" --method tools/list 2>"$work/insp2.err" \
     | expect_tools "inspector tools/list over stdio" \
     || fail "inspector tools/list over stdio: $(tail -5 "$work/insp2.err")"

@@ -76,7 +76,10 @@ async function overHttp() {
     check(denied.blocked?.[0]?.holders?.[0]?.agent_name === "alice-ts", "the holder is named", denied);
     await err(bob, "get_function", { function: "tsclient::nope" }, "not_found");
     await ok(bob, "get_function", { function: "tsclient::f" });
-    await err(bob, "propose_edit", { ops: [{ set_doc: { function: "tsclient::f", doc: "bob" } }] }, "lock_denied");
+    const editDenied = await err(bob, "propose_edit", { ops: [{ set_doc: { function: "tsclient::f", doc: "bob" } }] }, "lock_denied");
+    // One denial shape whichever tool gives it.
+    check(editDenied.blocked?.[0]?.holders?.[0]?.agent_name === "alice-ts", "the edit denial names the holder", editDenied);
+    check(editDenied.blocked?.[0]?.queue_position === denied.blocked?.[0]?.queue_position, "both denials give the queue place", editDenied);
     await ok(alice, "release_locks", {});
     // A stale edit: bob read f before alice changed %1.
     await ok(alice, "get_function", { function: "tsclient::f" });

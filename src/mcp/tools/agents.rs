@@ -7,7 +7,7 @@ impl CographServer {
     #[tool(
         description = "Set your display name and purpose. Over HTTP without a protocol session it creates your agent and returns a secret `session` to pass to every later call.",
         output_schema = rmcp::handler::server::tool::schema_for_output::<RegisterAgentResult>(),
-        annotations(read_only_hint = false, destructive_hint = false, idempotent_hint = false, open_world_hint = false)
+        annotations(destructive_hint = false, open_world_hint = false)
     )]
     async fn register_agent(
         &self,
@@ -62,7 +62,7 @@ impl CographServer {
     #[tool(
         description = "List the connected agents: id, name, purpose, transport, locks held.",
         output_schema = rmcp::handler::server::tool::schema_for_output::<ListAgentsResult>(),
-        annotations(read_only_hint = true, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
+        annotations(read_only_hint = true, open_world_hint = false)
     )]
     async fn list_agents(
         &self,

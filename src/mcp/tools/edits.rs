@@ -6,9 +6,9 @@ use super::*;
 #[tool_router(router = edits_tools, vis = "pub(super)")]
 impl CographServer {
     #[tool(
-        description = "Apply edit ops atomically (across functions). Checked against your last read of each function: stale edits merge when they do not overlap, else get a `conflict` with the diff. Verified before commit; durable on success.",
+        description = "Apply edit ops atomically, checked against your last read of each function: a stale edit merges if it does not overlap, else gets a `conflict` with the diff. Verified, then durable.",
         output_schema = rmcp::handler::server::tool::schema_for_output::<ProposeEditResult>(),
-        annotations(read_only_hint = false, destructive_hint = true, idempotent_hint = false, open_world_hint = false)
+        annotations(open_world_hint = false)
     )]
     async fn propose_edit(
         &self,
@@ -88,9 +88,9 @@ impl CographServer {
     }
 
     #[tool(
-        description = "The commit log, newest first: revision, time, agent, summary, functions changed (hashes before/after); optionally for one function.",
+        description = "The commit log, newest first, optionally for one function.",
         output_schema = rmcp::handler::server::tool::schema_for_output::<HistoryResult>(),
-        annotations(read_only_hint = true, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
+        annotations(read_only_hint = true, open_world_hint = false)
     )]
     async fn history(
         &self,
@@ -127,9 +127,9 @@ impl CographServer {
     }
 
     #[tool(
-        description = "Structured diff between two versions of a function (nodes and edges added, removed, changed; signature). Default: your last read to now.",
+        description = "Diff two versions of a function (nodes, edges, signature). Default: your last read to now.",
         output_schema = rmcp::handler::server::tool::schema_for_output::<DiffResult>(),
-        annotations(read_only_hint = true, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
+        annotations(read_only_hint = true, open_world_hint = false)
     )]
     async fn diff(
         &self,

@@ -9,9 +9,9 @@ use crate::locks::WaitProgress;
 #[tool_router(router = locks_tools, vis = "pub(super)")]
 impl CographServer {
     #[tool(
-        description = "Take read/write locks on functions, all or none. wait_ms queues you (FIFO) until granted; denials name the holders and your queue position. Leases expire (ttl_ms, default 30 min); no heartbeat needed.",
+        description = "Take read/write locks on functions, all or none. wait_ms queues you (FIFO); a denial names the holders and your queue place. Leases expire (ttl_ms); no heartbeat needed.",
         output_schema = rmcp::handler::server::tool::schema_for_output::<AcquireLocksResult>(),
-        annotations(read_only_hint = false, destructive_hint = false, idempotent_hint = false, open_world_hint = false)
+        annotations(destructive_hint = false, open_world_hint = false)
     )]
     async fn acquire_locks(
         &self,
@@ -78,7 +78,7 @@ impl CographServer {
     #[tool(
         description = "Release the named locks, or all of yours when `functions` is omitted.",
         output_schema = rmcp::handler::server::tool::schema_for_output::<ReleaseLocksResult>(),
-        annotations(read_only_hint = false, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
+        annotations(destructive_hint = false, idempotent_hint = true, open_world_hint = false)
     )]
     async fn release_locks(
         &self,
@@ -120,9 +120,9 @@ impl CographServer {
     }
 
     #[tool(
-        description = "Every lock now: holders (agent, mode, purpose, expiry) and FIFO waiters, optionally for one function.",
+        description = "Every lock now: holders and FIFO waiters, optionally for one function.",
         output_schema = rmcp::handler::server::tool::schema_for_output::<LockStatusResult>(),
-        annotations(read_only_hint = true, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
+        annotations(read_only_hint = true, open_world_hint = false)
     )]
     async fn lock_status(
         &self,

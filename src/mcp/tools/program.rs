@@ -7,9 +7,9 @@ use super::*;
 #[tool_router(router = program_tools, vis = "pub(super)")]
 impl CographServer {
     #[tool(
-        description = "The program at a glance: revision, root hash, and functions (id, name, signature, hash, size, lock holders), paginated by name.",
+        description = "The program at a glance: revision, root hash, functions (signature, hash, size, lock holders), paged by name.",
         output_schema = rmcp::handler::server::tool::schema_for_output::<ProgramOverviewResult>(),
-        annotations(read_only_hint = true, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
+        annotations(read_only_hint = true, open_world_hint = false)
     )]
     async fn program_overview(
         &self,
@@ -71,9 +71,9 @@ impl CographServer {
     }
 
     #[tool(
-        description = "Read one function (text form by default). The read is your base: your next propose_edit on it is checked against this version.",
+        description = "Read one function (text form by default). This read is the base your next propose_edit is checked against.",
         output_schema = rmcp::handler::server::tool::schema_for_output::<GetFunctionResult>(),
-        annotations(read_only_hint = true, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
+        annotations(read_only_hint = true, open_world_hint = false)
     )]
     async fn get_function(
         &self,
@@ -126,9 +126,9 @@ impl CographServer {
     }
 
     #[tool(
-        description = "Verify the whole program now (it always verifies after each commit; this is the safety net).",
+        description = "Verify the whole program now (every commit is verified already).",
         output_schema = rmcp::handler::server::tool::schema_for_output::<VerifyAllResult>(),
-        annotations(read_only_hint = true, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
+        annotations(read_only_hint = true, open_world_hint = false)
     )]
     async fn verify_all(
         &self,
@@ -151,9 +151,9 @@ impl CographServer {
     }
 
     #[tool(
-        description = "Run a function on arguments (one per parameter) and return its value; runtime errors (division_by_zero, overflow, fuel_exhausted, stack_overflow) are results.",
+        description = "Run a function on arguments (one per parameter) and return its value.",
         output_schema = rmcp::handler::server::tool::schema_for_output::<RunFunctionResult>(),
-        annotations(read_only_hint = true, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
+        annotations(read_only_hint = true, open_world_hint = false)
     )]
     async fn run_function(
         &self,

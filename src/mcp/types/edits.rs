@@ -10,8 +10,7 @@ use super::*;
 // ---------------------------------------------------------------------------
 // propose_edit
 
-/// A node: `"%3"` (or the number 3), or `"$name"` for a node added earlier
-/// in the same request with `as`.
+/// A node: `"%3"` (or 3), or `"$x"` named by an earlier `as`.
 #[derive(Clone, Debug, Serialize, JsonSchema)]
 #[serde(untagged)]
 pub enum NodeArg {
@@ -47,15 +46,14 @@ pub struct ParamArg {
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NodeSpecArg {
-    /// A label like in the text form; ids already in the function keep
-    /// their identity, others become new nodes.
+    /// Existing ids keep their node; others are new.
     pub id: u32,
     pub op: String,
     #[serde(default)]
     pub inputs: Vec<u32>,
 }
 
-/// One edit op, as an object with one key naming the op.
+// One edit op: an object with one key naming the op.
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum EditOpArg {
@@ -91,13 +89,12 @@ pub enum EditOpArg {
         params: Vec<ParamArg>,
         returns: String,
     },
-    /// Set or clear (`null`) the doc.
+    /// Set the doc (leave `doc` out to clear it).
     SetDoc {
         function: FunctionArg,
         doc: Option<String>,
     },
-    /// Replace every node: `text` (node lines, or the whole function) or
-    /// `nodes`.
+    /// Replace every node: `text` (node lines or a whole function) or `nodes`.
     ReplaceBody {
         function: FunctionArg,
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -105,8 +102,7 @@ pub enum EditOpArg {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         nodes: Option<Vec<NodeSpecArg>>,
     },
-    /// Create a function: `text` (a whole function) or name, params,
-    /// returns and optional doc and body.
+    /// Create a function: `text`, or name, params, returns (doc, body).
     CreateFunction {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         text: Option<String>,
@@ -216,19 +212,18 @@ pub enum OnConflictArg {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProposeEditArgs {
-    /// Applied in order, all or nothing, possibly across functions.
+    /// Applied in order, all or nothing.
     #[serde(deserialize_with = "edit_ops")]
     pub ops: Vec<EditOpArg>,
-    /// Function → hash your ops were written against; defaults to your
-    /// last read of each function.
+    /// Function -> the hash your ops were written against (default: your
+    /// last read).
     #[serde(default)]
     pub base: Option<BTreeMap<String, String>>,
-    /// `merge` (default): rebase onto concurrent changes that do not
-    /// overlap yours. `reject`: refuse whenever the base is stale.
+    /// `merge` (default): rebase onto changes that do not overlap yours;
+    /// `reject`: refuse a stale base.
     #[serde(default)]
     pub on_conflict: OnConflictArg,
-    /// Check everything, commit nothing (a conflict found this way does not
-    /// count toward `too_many_conflicts`).
+    /// Check everything, commit nothing.
     #[serde(default)]
     pub dry_run: bool,
     /// Recorded in the history.
@@ -238,8 +233,8 @@ pub struct ProposeEditArgs {
     /// first commit instead of applying the ops twice.
     #[serde(default)]
     pub request_id: Option<String>,
-    /// Secret handle from register_agent; only for HTTP clients without a
-    /// protocol session.
+    // Explained by register_agent and the server's instructions, not
+    // repeated in every tool's schema.
     #[serde(default)]
     pub session: SessionArg,
 }

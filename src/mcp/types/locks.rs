@@ -48,10 +48,10 @@ impl<'de> Deserialize<'de> for LockArg {
 pub struct AcquireLocksArgs {
     /// All granted together or none.
     pub locks: Vec<LockArg>,
-    /// How long to wait in the queue, in ms (default 0, at most 600000).
+    /// Queue up to this long (ms; default 0, at most 600000).
     #[serde(default)]
     pub wait_ms: Option<u64>,
-    /// Lease length in ms (default 30 minutes); no heartbeat needed.
+    /// Lease in ms (default 30 min).
     #[serde(default)]
     pub ttl_ms: Option<u64>,
     /// Shown to agents your locks block.
@@ -61,8 +61,8 @@ pub struct AcquireLocksArgs {
     /// outcome (same grant and token) instead of acquiring again.
     #[serde(default)]
     pub request_id: Option<String>,
-    /// Secret handle from register_agent; only for HTTP clients without a
-    /// protocol session.
+    // Explained by register_agent and the server's instructions, not
+    // repeated in every tool's schema.
     #[serde(default)]
     pub session: SessionArg,
 }
@@ -89,8 +89,8 @@ pub struct ReleaseLocksArgs {
     /// Functions to release; omit to release all your locks.
     #[serde(default)]
     pub functions: Option<Vec<FunctionArg>>,
-    /// Secret handle from register_agent; only for HTTP clients without a
-    /// protocol session.
+    // Explained by register_agent and the server's instructions, not
+    // repeated in every tool's schema.
     #[serde(default)]
     pub session: SessionArg,
 }
@@ -115,8 +115,8 @@ pub struct LockStatusArgs {
     /// Only this function; omit for every locked function.
     #[serde(default)]
     pub function: Option<FunctionArg>,
-    /// Secret handle from register_agent; only for HTTP clients without a
-    /// protocol session.
+    // Explained by register_agent and the server's instructions, not
+    // repeated in every tool's schema.
     #[serde(default)]
     pub session: SessionArg,
 }

@@ -44,7 +44,7 @@ impl<T: JsonSchema> JsonSchema for Checked<T> {
     }
 }
 
-/// A function by id (`7`) or by name (`"math::fib"`; `"#7"` also works).
+/// Id or `module::name`.
 #[derive(Clone, Debug, Serialize, JsonSchema, PartialEq, Eq)]
 #[serde(untagged)]
 pub enum FunctionArg {
@@ -339,13 +339,6 @@ pub struct DiagnosticView {
 }
 
 #[derive(Clone, Debug, Serialize, JsonSchema)]
-pub struct LockedView {
-    pub function_id: u64,
-    pub function: String,
-    pub holders: Vec<HolderView>,
-}
-
-#[derive(Clone, Debug, Serialize, JsonSchema)]
 pub struct ConflictView {
     pub function_id: u64,
     pub function: String,
@@ -366,9 +359,11 @@ pub struct ConflictView {
 }
 
 mod edits;
+mod errors;
 mod locks;
 mod reads;
 
 pub use edits::*;
+pub use errors::*;
 pub use locks::*;
 pub use reads::*;

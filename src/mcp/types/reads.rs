@@ -43,8 +43,8 @@ pub struct RegisterAgentResult {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ListAgentsArgs {
-    /// Secret handle from register_agent; only for HTTP clients without a
-    /// protocol session.
+    // Explained by register_agent and the server's instructions, not
+    // repeated in every tool's schema.
     #[serde(default)]
     pub session: SessionArg,
 }
@@ -83,8 +83,8 @@ pub struct ProgramOverviewArgs {
     /// Page size, 1 to 1000 (default 200).
     #[serde(default)]
     pub limit: Option<u32>,
-    /// Secret handle from register_agent; only for HTTP clients without a
-    /// protocol session.
+    // Explained by register_agent and the server's instructions, not
+    // repeated in every tool's schema.
     #[serde(default)]
     pub session: SessionArg,
 }
@@ -135,8 +135,8 @@ pub struct GetFunctionArgs {
     /// `text` (default) or `json` (nodes as data).
     #[serde(default)]
     pub format: Format,
-    /// Secret handle from register_agent; only for HTTP clients without a
-    /// protocol session.
+    // Explained by register_agent and the server's instructions, not
+    // repeated in every tool's schema.
     #[serde(default)]
     pub session: SessionArg,
 }
@@ -176,8 +176,8 @@ pub struct GetFunctionResult {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VerifyAllArgs {
-    /// Secret handle from register_agent; only for HTTP clients without a
-    /// protocol session.
+    // Explained by register_agent and the server's instructions, not
+    // repeated in every tool's schema.
     #[serde(default)]
     pub session: SessionArg,
 }
@@ -196,17 +196,31 @@ pub struct VerifyAllResult {
 #[serde(deny_unknown_fields)]
 pub struct RunFunctionArgs {
     pub function: FunctionArg,
-    /// One per parameter: numbers, booleans, `null` for unit;
-    /// `"inf"`, `"-inf"`, `"NaN"` for those f64 values.
+    /// One per parameter (`null` for unit; `"inf"`, `"-inf"`, `"NaN"`).
     #[serde(default)]
+    #[schemars(schema_with = "scalars")]
     pub args: Vec<serde_json::Value>,
-    /// Node evaluations allowed (default and cap: the server's).
+    /// Step budget (at most the server's).
     #[serde(default)]
     pub fuel: Option<u64>,
-    /// Secret handle from register_agent; only for HTTP clients without a
-    /// protocol session.
+    // Explained by register_agent and the server's instructions, not
+    // repeated in every tool's schema.
     #[serde(default)]
     pub session: SessionArg,
+}
+
+/// A value of the program: a number, a boolean, a string (a non-finite
+/// f64) or null (unit). Written out because `serde_json::Value`'s schema is
+/// `true`, which strict schema checkers refuse.
+fn scalar(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({"anyOf": [
+        {"type": "number"}, {"type": "boolean"}, {"type": "string"}, {"type": "null"}
+    ]})
+}
+
+fn scalars(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    let items = scalar(generator);
+    schemars::json_schema!({"type": "array", "items": items, "default": []})
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
@@ -215,6 +229,7 @@ pub struct RunFunctionResult {
     pub function: String,
     /// The result: a number, a boolean, or null for unit (non-finite f64
     /// values as strings).
+    #[schemars(schema_with = "scalar")]
     pub value: serde_json::Value,
     /// The value in the text form's literal syntax.
     pub literal: String,
@@ -235,8 +250,8 @@ pub struct HistoryArgs {
     /// At most this many, 1 to 200 (default 20).
     #[serde(default)]
     pub limit: Option<u32>,
-    /// Secret handle from register_agent; only for HTTP clients without a
-    /// protocol session.
+    // Explained by register_agent and the server's instructions, not
+    // repeated in every tool's schema.
     #[serde(default)]
     pub session: SessionArg,
 }
@@ -254,15 +269,14 @@ pub struct HistoryResult {
 #[serde(deny_unknown_fields)]
 pub struct DiffArgs {
     pub function: FunctionArg,
-    /// A revision number or a hash; default: your last read, else the
-    /// version before the current one.
+    /// Default: your last read, else the previous version.
     #[serde(default)]
     pub from: Option<VersionArg>,
-    /// A revision number or a hash; default: the current version.
+    /// Default: current.
     #[serde(default)]
     pub to: Option<VersionArg>,
-    /// Secret handle from register_agent; only for HTTP clients without a
-    /// protocol session.
+    // Explained by register_agent and the server's instructions, not
+    // repeated in every tool's schema.
     #[serde(default)]
     pub session: SessionArg,
 }
