@@ -22,8 +22,8 @@ use tokio::time::Instant;
 use super::agents::AgentId;
 use super::state::{self, Now, State};
 use super::types::{
-    AcquireError, EndedAgent, Grant, HeldLock, HolderView, LeaseCheck, LockConfig, LockMode,
-    LockRequest, LockView,
+    AcquireError, BrokenLease, EndedAgent, Grant, HeldLock, HolderView, LeaseCheck, LockConfig,
+    LockMode, LockRequest, LockView,
 };
 use crate::graph::FunctionId;
 
@@ -168,6 +168,16 @@ impl LockTable {
         let ended = s.end_agent(agent, now);
         self.unlock(s);
         ended
+    }
+
+    /// Breaks every lease on `function` at once (operator `break-lock`):
+    /// the holders' tokens stop authorising, and waiters are granted.
+    pub fn break_lock(&self, function: FunctionId) -> Vec<BrokenLease> {
+        let now = self.clock.now();
+        let mut s = self.lock_state();
+        let broken = s.break_lock(function, now);
+        self.unlock(s);
+        broken
     }
 
     /// The agent's lease on a function, as of this instant.

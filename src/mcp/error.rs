@@ -164,10 +164,11 @@ pub fn from_service(e: ServiceError, program: &Program, hub: &Hub) -> ToolFailur
                     v.holders
                         .iter()
                         .map(|h| format!(
-                            "{} ({}, {}, until {})",
+                            "{} ({}, {}{}, until {})",
                             h.agent_name,
                             h.agent_id,
                             h.mode.as_str(),
+                            views::holder_idle(h),
                             h.expires_at
                         ))
                         .collect::<Vec<_>>()
@@ -290,6 +291,13 @@ pub fn from_service(e: ServiceError, program: &Program, hub: &Hub) -> ToolFailur
             },
         )
         .with("runtime_code", e.code()),
+        ServiceError::TooManyAgents { cap } => ToolFailure::new(
+            ErrorCode::TooManyAgents,
+            format!(
+                "{cap} stateless agents are registered, the most this server allows (--max-agents {cap})"
+            ),
+            "reuse your `session` instead of registering again; idle agents end after --agent-idle, or the operator can raise `cograph serve --max-agents`",
+        ),
         ServiceError::Unavailable(m) => {
             ToolFailure::internal(format!("the server is stopping: {m}"))
         }
@@ -377,7 +385,7 @@ fn blocked_text(views: &[super::types::BlockedView]) -> String {
             .iter()
             .map(|h| {
                 format!(
-                    "held by {} ({}, {}{}, until {})",
+                    "held by {} ({}, {}{}{}, until {})",
                     h.agent_name,
                     h.agent_id,
                     h.mode.as_str(),
@@ -385,6 +393,7 @@ fn blocked_text(views: &[super::types::BlockedView]) -> String {
                         .as_deref()
                         .map(|p| format!(": {p}"))
                         .unwrap_or_default(),
+                    views::holder_idle(h),
                     h.expires_at
                 )
             })

@@ -6,7 +6,8 @@
 //! (wire types with schemas), `views.rs` and `convert.rs` (conversions),
 //! `summary.rs` (text summaries), `error.rs` (the one error mapping);
 //! `http.rs` (streamable HTTP and its guard), `sessions.rs` (HTTP protocol
-//! sessions ending their agents), `hub.rs` (the stdio hub), `schemas.rs`.
+//! sessions ending their agents), `hub.rs` (the stdio hub), `admin.rs`
+//! (the operator's socket: agents, end-agent, break-lock), `schemas.rs`.
 
 pub mod convert;
 pub mod error;
@@ -18,6 +19,7 @@ pub mod types;
 pub mod views;
 
 pub use server::CographServer;
+pub mod admin;
 pub mod http;
 pub mod hub;
 pub mod schemas;

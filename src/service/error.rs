@@ -74,6 +74,8 @@ pub enum ServiceError {
     InvalidRequest(String),
     #[error("{0}")]
     Runtime(#[from] RuntimeError),
+    #[error("{cap} stateless agents are registered, the most this server allows")]
+    TooManyAgents { cap: usize },
     #[error("the server is stopping: {0}")]
     Unavailable(String),
     #[error("internal error: {0}")]

@@ -19,6 +19,7 @@
 mod access;
 mod commit;
 pub mod error;
+mod operator;
 mod reads;
 pub mod time;
 
@@ -34,6 +35,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use commit::{CommitOutcome, EditRequest, FunctionOutcome, OnConflict};
 pub use error::{FunctionConflict, LockedFunction, ServiceError};
+pub use operator::{ActionReport, AgentReport, OperatorError};
 pub use reads::{DiffResult, FunctionRead, VersionSel};
 
 use crate::eval::Budget;
@@ -47,6 +49,10 @@ use crate::locks::{
 use crate::store::{Store, StoreError};
 use crate::verify::{Diagnostic, verify_all};
 
+/// The default cap on live stateless agents: thousands, so a busy host
+/// never meets it, but a runaway client cannot fill memory with agents.
+pub const DEFAULT_MAX_STATELESS: usize = 4096;
+
 #[derive(Clone, Debug)]
 pub struct HubConfig {
     pub data_dir: PathBuf,
@@ -54,8 +60,12 @@ pub struct HubConfig {
     /// Consecutive conflicts on one function by one agent before the
     /// answer becomes `too_many_conflicts`.
     pub max_conflicts: u32,
-    /// Stateless (register_agent) agents idle this long are ended.
+    /// Stateless (register_agent) agents idle this long are ended
+    /// (`cograph serve --agent-idle`).
     pub stateless_idle: Duration,
+    /// Most stateless agents alive at once (`cograph serve --max-agents`);
+    /// `register_agent` past it is refused.
+    pub max_stateless: usize,
     pub run_budget: Budget,
     /// Most ops in one propose_edit.
     pub max_ops: usize,
@@ -68,6 +78,7 @@ impl HubConfig {
             locks: LockConfig::default(),
             max_conflicts: 5,
             stateless_idle: Duration::from_secs(30 * 60),
+            max_stateless: DEFAULT_MAX_STATELESS,
             run_budget: Budget::default(),
             max_ops: 1000,
         }
