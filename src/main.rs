@@ -70,6 +70,10 @@ enum Command {
         /// Most stateless agents alive at once; register_agent past it is refused.
         #[arg(long, default_value_t = cograph::service::DEFAULT_MAX_STATELESS)]
         max_agents: usize,
+        /// Milliseconds a closed response stream may stay unresumed before
+        /// its request is abandoned (for tests).
+        #[arg(long, hide = true)]
+        stream_grace_ms: Option<u64>,
     },
     /// Speak MCP on stdin/stdout as one agent of the shared hub for the
     /// data directory (started in the background if none runs).
@@ -210,6 +214,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             session_idle,
             agent_idle,
             max_agents,
+            stream_grace_ms,
         } => {
             if max_agents == 0 {
                 bail!("--max-agents must be at least 1");
@@ -228,6 +233,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 loopback: http::is_loopback(&listen),
                 allowed_hosts: allow_host,
                 session_idle: Duration::from_secs(session_idle),
+                stream_grace: stream_grace_ms
+                    .map_or(cograph::mcp::delivery::STREAM_GRACE, Duration::from_millis),
             };
             let agents = AgentLimits {
                 idle: agent_idle,

@@ -22,8 +22,8 @@ use tokio::time::Instant;
 use super::agents::AgentId;
 use super::state::{self, Now, State};
 use super::types::{
-    AcquireError, BrokenLease, EndedAgent, Grant, HeldLock, HolderView, LeaseCheck, LockConfig,
-    LockMode, LockRequest, LockView,
+    AcquireError, BrokenLease, EndedAgent, FencingToken, Grant, HeldLock, HolderView, LeaseCheck,
+    LockConfig, LockMode, LockRequest, LockView,
 };
 use crate::graph::FunctionId;
 
@@ -178,6 +178,21 @@ impl LockTable {
         let broken = s.break_lock(function, now);
         self.unlock(s);
         broken
+    }
+
+    /// Releases those of `functions` that `agent` still holds under `token`
+    /// (a grant whose answer never arrived); returns how many.
+    pub fn give_back(
+        &self,
+        agent: AgentId,
+        token: FencingToken,
+        functions: &[FunctionId],
+    ) -> usize {
+        let now = self.clock.now();
+        let mut s = self.lock_state();
+        let n = s.give_back(agent, token, functions, now);
+        self.unlock(s);
+        n
     }
 
     /// The agent's lease on a function, as of this instant.

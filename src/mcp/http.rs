@@ -39,6 +39,9 @@ pub struct HttpConfig {
     /// Protocol sessions idle this long are closed (their agents end); a
     /// call in flight keeps a session busy.
     pub session_idle: Duration,
+    /// How long a request's closed response stream may stay unresumed
+    /// before the request is abandoned (`delivery::STREAM_GRACE`).
+    pub stream_grace: Duration,
 }
 
 impl Default for HttpConfig {
@@ -48,6 +51,7 @@ impl Default for HttpConfig {
             loopback: true,
             allowed_hosts: Vec::new(),
             session_idle: Duration::from_secs(30 * 60),
+            stream_grace: super::delivery::STREAM_GRACE,
         }
     }
 }
@@ -82,6 +86,7 @@ pub fn router(hub: Arc<Hub>, config: HttpConfig, shutdown: CancellationToken) ->
             LocalSessionManager::default(),
             hub.clone(),
             config.session_idle,
+            config.stream_grace,
             shutdown.clone(),
         ),
         http,

@@ -10,6 +10,7 @@
 //! (the operator's socket: agents, end-agent, break-lock), `schemas.rs`.
 
 pub mod convert;
+pub mod delivery;
 pub mod error;
 pub mod identity;
 pub mod server;

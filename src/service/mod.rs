@@ -388,6 +388,14 @@ impl Hub {
         Ok(grant)
     }
 
+    /// Gives back what `grant` granted and the agent still holds under it
+    /// (its answer never reached the agent); waiters are granted.
+    pub fn give_back(&self, agent: AgentId, grant: &Grant) {
+        let functions: Vec<FunctionId> = grant.locks.iter().map(|l| l.function).collect();
+        let n = self.locks.give_back(agent, grant.token, &functions);
+        tracing::info!(%agent, released = n, "gave back a grant its caller never received");
+    }
+
     /// Releases the named locks, or all the agent's locks.
     pub fn release(
         &self,

@@ -72,6 +72,33 @@ impl State {
         broken
     }
 
+    /// Releases those of `functions` that `agent` holds under `token`, then
+    /// grants waiters; returns how many it released.
+    pub(in crate::locks) fn give_back(
+        &mut self,
+        agent: AgentId,
+        token: FencingToken,
+        functions: &[FunctionId],
+        now: Now,
+    ) -> usize {
+        let mut n = 0;
+        for f in functions {
+            let held = self
+                .functions
+                .get(f)
+                .and_then(|l| l.holders.iter().find(|h| h.agent == agent))
+                .map(|h| h.token);
+            if held == Some(token) {
+                self.release_one(agent, *f);
+                n += 1;
+            }
+        }
+        if n > 0 {
+            self.pump(now);
+        }
+        n
+    }
+
     pub(super) fn purge_all(&mut self, now: Now) {
         let fs: Vec<FunctionId> = self.functions.keys().copied().collect();
         for f in fs {
