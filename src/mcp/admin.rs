@@ -306,17 +306,5 @@ pub fn event_line(e: &AdminEvent) -> String {
 
 /// One operator event as a line of `cograph log`.
 pub fn log_line(e: &OperatorEvent) -> String {
-    format!(
-        "{} {} by {}: {} ({}){}: {}",
-        crate::service::time::rfc3339_ms(e.time_ms),
-        e.action.as_str(),
-        e.operator,
-        e.agent_name,
-        e.agent_id,
-        e.function_name
-            .as_deref()
-            .map(|f| format!(" on {f}"))
-            .unwrap_or_default(),
-        e.detail
-    )
+    super::views::operator_event_line(&super::views::operator_event(e))
 }

@@ -327,20 +327,7 @@ impl Summary for HistoryResult {
             s.push_str("no commits\n");
         }
         for e in &self.operator_events {
-            let _ = writeln!(
-                s,
-                "{} {} by {}: {} ({}){}: {}",
-                e.time,
-                e.action,
-                e.operator,
-                e.agent_name,
-                e.agent_id,
-                e.function
-                    .as_deref()
-                    .map(|f| format!(" on {f}"))
-                    .unwrap_or_default(),
-                e.detail
-            );
+            let _ = writeln!(s, "{}", super::views::operator_event_line(e));
         }
         for c in &self.commits {
             let _ = writeln!(

@@ -67,6 +67,23 @@ pub fn operator_event(e: &crate::store::OperatorEvent) -> OperatorEventView {
     }
 }
 
+/// One operator event as a line of text (`cograph log`, `history`).
+pub fn operator_event_line(e: &OperatorEventView) -> String {
+    format!(
+        "{} {} by {}: {} ({}){}: {}",
+        e.time,
+        e.action,
+        e.operator,
+        e.agent_name,
+        e.agent_id,
+        e.function
+            .as_deref()
+            .map(|f| format!(" on {f}"))
+            .unwrap_or_default(),
+        e.detail
+    )
+}
+
 pub fn waiter(hub: &Hub, w: &locks::WaiterView) -> WaiterView {
     WaiterView {
         agent_id: w.agent.to_string(),
