@@ -18,6 +18,7 @@ use cograph::eval::{self, Budget};
 use cograph::graph::FunctionRef;
 use cograph::graph::{Program, Value, load_program, program_to_json, render_program};
 use cograph::locks::Transport;
+use cograph::mcp::admin::{self, AdminRequest};
 use cograph::mcp::http::{self, HttpConfig, StatusReport};
 use cograph::mcp::hub::{self, Connections, HubInfo};
 use cograph::service::{Hub, HubConfig};
@@ -69,6 +70,16 @@ enum Command {
         /// many milliseconds (hidden: for tests).
         #[arg(long, default_value_t = 30_000, hide = true)]
         body_timeout_ms: u64,
+        /// End stateless (register_agent) agents idle this long: 90s, 30m, 2h.
+        #[arg(long, default_value = "30m", value_parser = cograph::service::time::parse_duration)]
+        agent_idle: Duration,
+        /// Most stateless agents alive at once; register_agent past it is refused.
+        #[arg(long, default_value_t = cograph::service::DEFAULT_MAX_STATELESS)]
+        max_agents: usize,
+        /// Milliseconds a closed response stream may stay unresumed before
+        /// its request is abandoned (for tests).
+        #[arg(long, hide = true)]
+        stream_grace_ms: Option<u64>,
     },
     /// Speak MCP on stdin/stdout as one agent of the shared hub for the
     /// data directory (started in the background if none runs).
@@ -92,6 +103,28 @@ enum Command {
         data: PathBuf,
         #[arg(long, default_value_t = 20)]
         limit: usize,
+    },
+    /// Who is connected to the running hub: id, name, transport, since,
+    /// last activity, locks held and waited for.
+    Agents {
+        #[arg(long, default_value = DEFAULT_DATA)]
+        data: PathBuf,
+    },
+    /// End an agent of the running hub (by id or name): its locks and queue
+    /// places go at once. Recorded in the log.
+    EndAgent {
+        /// The agent's id (`ag_…`) or its name, if only one has it.
+        agent: String,
+        #[arg(long, default_value = DEFAULT_DATA)]
+        data: PathBuf,
+    },
+    /// Break every lock on a function of the running hub: its holders'
+    /// tokens stop authorising, waiters are granted. Recorded in the log.
+    BreakLock {
+        /// The function, as `module::name` or its id.
+        function: String,
+        #[arg(long, default_value = DEFAULT_DATA)]
+        data: PathBuf,
     },
     /// Verify the stored program.
     Verify {
@@ -192,7 +225,16 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             session_idle,
             header_timeout_ms,
             body_timeout_ms,
+            agent_idle,
+            max_agents,
+            stream_grace_ms,
         } => {
+            if max_agents == 0 {
+                bail!("--max-agents must be at least 1");
+            }
+            if agent_idle.is_zero() {
+                bail!("--agent-idle must be above 0 (for example 30m)");
+            }
             let token = read_token(token_file.as_deref())?;
             if !http::is_loopback(&listen) && token.is_none() {
                 bail!(
@@ -206,11 +248,18 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 session_idle: Duration::from_secs(session_idle),
                 header_read_timeout: Duration::from_millis(header_timeout_ms),
                 body_read_timeout: Duration::from_millis(body_timeout_ms),
+                stream_grace: stream_grace_ms
+                    .map_or(cograph::mcp::delivery::STREAM_GRACE, Duration::from_millis),
+            };
+            let agents = AgentLimits {
+                idle: agent_idle,
+                max: max_agents,
             };
             runtime()?.block_on(serve(
                 listen,
                 &data,
                 config,
+                agents,
                 idle_exit.map(Duration::from_secs),
             ))
         }
@@ -229,8 +278,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Status { data, token_file } => status(&data, read_token(token_file.as_deref())?),
         Command::Log { data, limit } => {
             let reader = StoreReader::open(&data)?;
+            // Commits newest first, with the operator events among them by
+            // time.
+            let mut events = reader.events(None, limit)?;
             let commits = reader.history(None, None, limit)?;
-            if commits.is_empty() {
+            if commits.is_empty() && events.is_empty() {
                 eprintln!(
                     "the store in {} has no commits yet (load a program with `cograph import FILE --data {}`)",
                     data.display(),
@@ -238,6 +290,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 );
             }
             for c in commits {
+                while events.last().is_some_and(|e| e.time_ms > c.time_ms) {
+                    println!("{}", admin::log_line(&events.pop().expect("checked")));
+                }
                 println!(
                     "r{} {} {} ({}){}: {}",
                     c.revision.0,
@@ -248,7 +303,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     c.summary
                 );
             }
+            for e in events.iter().rev() {
+                println!("{}", admin::log_line(e));
+            }
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Agents { data } => operator(&data, AdminRequest::Agents),
+        Command::EndAgent { agent, data } => operator(&data, AdminRequest::EndAgent { agent }),
+        Command::BreakLock { function, data } => {
+            operator(&data, AdminRequest::BreakLock { function })
         }
         Command::Verify { data } => {
             let program = StoreReader::open(&data)?.program()?;
@@ -302,6 +365,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// An operator command sent to the running hub; its answer on stdout.
+fn operator(data: &Path, command: AdminRequest) -> anyhow::Result<ExitCode> {
+    print!("{}", admin::run(data, command)?);
+    Ok(ExitCode::SUCCESS)
+}
+
 fn read_token(path: Option<&Path>) -> anyhow::Result<Option<String>> {
     let Some(path) = path else { return Ok(None) };
     let token = std::fs::read_to_string(path)
@@ -325,20 +394,31 @@ fn data_dir(data: &Path) -> anyhow::Result<PathBuf> {
         .with_context(|| format!("cannot resolve {}", data.display()))
 }
 
+/// `serve`'s limits on stateless agents (`--agent-idle`, `--max-agents`).
+struct AgentLimits {
+    idle: Duration,
+    max: usize,
+}
+
 async fn serve(
     listen: SocketAddr,
     data: &Path,
     config: HttpConfig,
+    agents: AgentLimits,
     idle_exit: Option<Duration>,
 ) -> anyhow::Result<ExitCode> {
     let dir = data_dir(data)?;
-    let hub = Hub::open(HubConfig::new(&dir))?;
+    let mut hub_config = HubConfig::new(&dir);
+    hub_config.stateless_idle = agents.idle;
+    hub_config.max_stateless = agents.max;
+    let hub = Hub::open(hub_config)?;
     let shutdown = CancellationToken::new();
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
     let addr = listener.local_addr()?;
     let socket = hub::bind_socket(&dir)?;
+    let admin_socket = admin::bind(&dir)?;
     let connections = Arc::new(Connections::default());
     HubInfo {
         pid: std::process::id(),
@@ -356,6 +436,7 @@ async fn serve(
         );
     }
     let http_task = tokio::spawn(http::serve(hub.clone(), listener, config, shutdown.clone()));
+    let admin_task = tokio::spawn(admin::serve(hub.clone(), admin_socket, shutdown.clone()));
     let socket_task = tokio::spawn(hub::serve_socket(
         hub.clone(),
         socket,
@@ -396,9 +477,11 @@ async fn serve(
     if HubInfo::read(&dir).is_some_and(|i| i.pid == std::process::id()) {
         let _ = std::fs::remove_file(dir.join(hub::INFO_FILE));
         let _ = std::fs::remove_file(dir.join(hub::SOCKET_FILE));
+        let _ = std::fs::remove_file(dir.join(admin::ADMIN_SOCKET_FILE));
     }
     let _ = tokio::time::timeout(Duration::from_secs(5), http_task).await;
     let _ = tokio::time::timeout(Duration::from_secs(1), socket_task).await;
+    let _ = tokio::time::timeout(Duration::from_secs(1), admin_task).await;
     hub.shutdown().await;
     Ok(code)
 }

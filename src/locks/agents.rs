@@ -116,6 +116,15 @@ impl AgentInfo {
         self.in_flight.load(Ordering::Relaxed)
     }
 
+    /// How long the agent has been idle: zero while a call of its is in
+    /// flight, else the time since its last activity.
+    pub fn idle_for(&self) -> Duration {
+        if self.calls_in_flight() > 0 {
+            return Duration::ZERO;
+        }
+        tokio::time::Instant::now().saturating_duration_since(self.last_active_at)
+    }
+
     /// Returns true if and only if, at `now`, the agent has no call in
     /// flight and has been inactive for longer than `idle`.
     fn idle_at(&self, now: tokio::time::Instant, idle: Duration) -> bool {
@@ -129,6 +138,8 @@ pub struct AgentRegistry {
     sessions: DashMap<SessionHandle, AgentId>,
     /// The reverse of `sessions`, so removing an agent forgets its handle.
     handles: DashMap<AgentId, SessionHandle>,
+    /// Stateless agents registered: one per entry of `handles`.
+    n_stateless: AtomicUsize,
 }
 
 /// Counts one call in flight for its agent; dropping it ends the call and
@@ -180,11 +191,47 @@ impl AgentRegistry {
         name: String,
         purpose: Option<String>,
     ) -> (AgentId, SessionHandle) {
+        self.n_stateless.fetch_add(1, Ordering::AcqRel);
+        self.insert_stateless(name, purpose)
+    }
+
+    fn insert_stateless(&self, name: String, purpose: Option<String>) -> (AgentId, SessionHandle) {
         let id = self.register(name, purpose, Transport::HttpStateless);
         let handle = SessionHandle::generate();
         self.sessions.insert(handle.clone(), id);
         self.handles.insert(id, handle.clone());
         (id, handle)
+    }
+
+    /// Registers a stateless agent as `register_stateless` does, unless
+    /// `cap` of them are registered already. A slot is reserved on the
+    /// counter before the insert, so concurrent registrations never pass
+    /// the cap.
+    pub fn register_stateless_within(
+        &self,
+        name: String,
+        purpose: Option<String>,
+        cap: usize,
+    ) -> Option<(AgentId, SessionHandle)> {
+        self.n_stateless
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < cap).then_some(n + 1)
+            })
+            .ok()?;
+        Some(self.insert_stateless(name, purpose))
+    }
+
+    /// Stateless agents registered now.
+    pub fn n_stateless(&self) -> usize {
+        self.n_stateless.load(Ordering::Acquire)
+    }
+
+    /// Forgets a stateless agent's handle and frees its slot.
+    fn forget_handle(&self, id: AgentId) {
+        if let Some((_, handle)) = self.handles.remove(&id) {
+            self.sessions.remove(&handle);
+            self.n_stateless.fetch_sub(1, Ordering::AcqRel);
+        }
     }
 
     /// The agent a secret handle belongs to; marks it active.
@@ -244,9 +291,7 @@ impl AgentRegistry {
     }
 
     pub fn remove(&self, id: AgentId) -> Option<AgentInfo> {
-        if let Some((_, handle)) = self.handles.remove(&id) {
-            self.sessions.remove(&handle);
-        }
+        self.forget_handle(id);
         self.agents.remove(&id).map(|(_, info)| info)
     }
 
@@ -258,9 +303,7 @@ impl AgentRegistry {
         let (_, info) = self.agents.remove_if(&id, |_, a| {
             a.transport == Transport::HttpStateless && a.idle_at(now, idle)
         })?;
-        if let Some((_, handle)) = self.handles.remove(&id) {
-            self.sessions.remove(&handle);
-        }
+        self.forget_handle(id);
         Some(info)
     }
 

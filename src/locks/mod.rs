@@ -20,6 +20,7 @@ pub use agents::{AgentId, AgentInfo, AgentRegistry, CallGuard, SessionHandle, Tr
 pub use structure::StructureLock;
 pub use table::LockTable;
 pub use types::{
-    AcquireError, Blocked, Denial, EndedAgent, FencingToken, Grant, HeldLock, HolderView,
-    LeaseCheck, LockConfig, LockMode, LockRequest, LockTarget, LockView, WaitProgress, WaiterView,
+    AcquireError, Blocked, BrokenLease, Denial, EndedAgent, FencingToken, Grant, HeldLock,
+    HolderView, LeaseCheck, LockConfig, LockMode, LockRequest, LockTarget, LockView, WaitProgress,
+    WaiterView,
 };

@@ -22,8 +22,8 @@ use tokio::time::Instant;
 use super::agents::AgentId;
 use super::state::{self, Now, State};
 use super::types::{
-    AcquireError, Denial, EndedAgent, Grant, HeldLock, HolderView, LeaseCheck, LockConfig,
-    LockMode, LockRequest, LockTarget, LockView,
+    AcquireError, BrokenLease, Denial, EndedAgent, FencingToken, Grant, HeldLock, HolderView,
+    LeaseCheck, LockConfig, LockMode, LockRequest, LockTarget, LockView,
 };
 use crate::graph::FunctionId;
 
@@ -168,6 +168,31 @@ impl LockTable {
         let ended = s.end_agent(agent, now);
         self.unlock(s);
         ended
+    }
+
+    /// Breaks every lease on `function` at once (operator `break-lock`):
+    /// the holders' tokens stop authorising, and waiters are granted.
+    pub fn break_lock(&self, function: FunctionId) -> Vec<BrokenLease> {
+        let now = self.clock.now();
+        let mut s = self.lock_state();
+        let broken = s.break_lock(function, now);
+        self.unlock(s);
+        broken
+    }
+
+    /// Releases those of `functions` that `agent` still holds under `token`
+    /// (a grant whose answer never arrived); returns how many.
+    pub fn give_back(
+        &self,
+        agent: AgentId,
+        token: FencingToken,
+        functions: &[FunctionId],
+    ) -> usize {
+        let now = self.clock.now();
+        let mut s = self.lock_state();
+        let n = s.give_back(agent, token, functions, now);
+        self.unlock(s);
+        n
     }
 
     /// The agent's lease on a function, as of this instant.

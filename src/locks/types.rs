@@ -29,6 +29,14 @@ impl LockMode {
     pub fn conflicts_with(self, other: LockMode) -> bool {
         self == LockMode::Write || other == LockMode::Write
     }
+
+    /// `read` or `write`, as operators and the log read it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LockMode::Read => "read",
+            LockMode::Write => "write",
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -155,6 +163,14 @@ fn cycle_text(cycle: &[AgentId]) -> String {
 pub struct WaitProgress {
     pub waited: Duration,
     pub blocked: Vec<Blocked>,
+}
+
+/// A lease an operator broke (`LockTable::break_lock`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BrokenLease {
+    pub agent: AgentId,
+    pub mode: LockMode,
+    pub token: FencingToken,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

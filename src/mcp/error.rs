@@ -297,6 +297,13 @@ pub fn from_service(e: ServiceError, program: &Program, hub: &Hub) -> ToolFailur
             },
         )
         .with("runtime_code", e.code()),
+        ServiceError::TooManyAgents { cap } => ToolFailure::new(
+            ErrorCode::TooManyAgents,
+            format!(
+                "{cap} stateless agents are registered, the most this server allows (--max-agents {cap})"
+            ),
+            "reuse your `session` instead of registering again; idle agents end after --agent-idle, or the operator can raise `cograph serve --max-agents`",
+        ),
         ServiceError::Unavailable(m) => {
             ToolFailure::internal(format!("the server is stopping: {m}"))
         }
@@ -386,7 +393,7 @@ fn blocked_text(views: &[BlockedView]) -> String {
             .iter()
             .map(|h| {
                 format!(
-                    "held by {} ({}, {}{}, until {})",
+                    "held by {} ({}, {}{}{}, until {})",
                     h.agent_name,
                     h.agent_id,
                     h.mode.as_str(),
@@ -394,6 +401,7 @@ fn blocked_text(views: &[BlockedView]) -> String {
                         .as_deref()
                         .map(|p| format!(": {p}"))
                         .unwrap_or_default(),
+                    views::holder_idle(h),
                     h.expires_at
                 )
             })

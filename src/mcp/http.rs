@@ -55,6 +55,9 @@ pub struct HttpConfig {
     /// A request whose body has not fully arrived this long after its head
     /// gets 408 and its connection closes.
     pub body_read_timeout: Duration,
+    /// How long a request's closed response stream may stay unresumed
+    /// before the request is abandoned (`delivery::STREAM_GRACE`).
+    pub stream_grace: Duration,
 }
 
 impl Default for HttpConfig {
@@ -66,6 +69,7 @@ impl Default for HttpConfig {
             session_idle: Duration::from_secs(30 * 60),
             header_read_timeout: Duration::from_secs(10),
             body_read_timeout: Duration::from_secs(30),
+            stream_grace: super::delivery::STREAM_GRACE,
         }
     }
 }
@@ -88,6 +92,7 @@ pub fn router(hub: Arc<Hub>, config: HttpConfig, shutdown: CancellationToken) ->
         LocalSessionManager::default(),
         hub.clone(),
         config.session_idle,
+        config.stream_grace,
         shutdown.clone(),
     );
     let mcp = StreamableHttpService::new(

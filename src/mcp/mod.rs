@@ -6,16 +6,18 @@
 //! (wire types with schemas), `views.rs` and `convert.rs` (conversions),
 //! `summary.rs` (text summaries), `error.rs` (the one error mapping);
 //! `http.rs` (streamable HTTP and its guard), `sessions.rs` (HTTP protocol
-//! sessions ending their agents), `hub.rs` (the stdio hub), `lines.rs` (newline-delimited JSON-RPC for
-//! stdio and the hub's socket), `requests.rs` (answers to requests rmcp
-//! cannot decode), `schemas.rs`.
+//! sessions ending their agents), `hub.rs` (the stdio hub), `admin.rs`
+//! (the operator's socket: agents, end-agent, break-lock), `lines.rs`
+//! (newline-delimited JSON-RPC for stdio and the hub's socket),
+//! `requests.rs` (answers to requests rmcp cannot decode), `schemas.rs`.
 
 pub mod convert;
+pub mod delivery;
 pub mod error;
 pub mod identity;
 mod lines;
-pub mod requests;
 pub mod reference;
+pub mod requests;
 pub mod resources;
 pub mod server;
 pub mod summary;
@@ -24,6 +26,7 @@ pub mod types;
 pub mod views;
 
 pub use server::CographServer;
+pub mod admin;
 pub mod http;
 pub mod hub;
 pub mod schemas;

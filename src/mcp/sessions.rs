@@ -23,6 +23,10 @@
 //! answered at once with an invalid-request error. rmcp routes answers by
 //! id, so a second request with the same id would take over the first's
 //! response stream and leave that one open for ever.
+//!
+//! Every other request gets a [`Delivery`] in its extensions and its
+//! response stream watched (`delivery.rs`): a stream that closes and is not
+//! resumed within the grace period abandons its request.
 
 use std::collections::HashSet;
 use std::pin::Pin;
@@ -44,6 +48,7 @@ use rmcp::transport::streamable_http_server::session::{
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::delivery::{Delivery, Pending, Watched, http_request_number};
 use crate::locks::AgentId;
 use crate::service::{Hub, sweep_while_alive};
 
@@ -63,6 +68,11 @@ pub struct AgentSessions {
     hub: Arc<Hub>,
     idle: Duration,
     sessions: DashMap<SessionId, Tracked>,
+    /// How long a response stream may stay closed before its request is
+    /// abandoned.
+    stream_grace: Duration,
+    /// Requests whose answer is on its way, for `resume`.
+    pending: Arc<Pending>,
 }
 
 struct Tracked {
@@ -81,6 +91,7 @@ impl AgentSessions {
         mut inner: LocalSessionManager,
         hub: Arc<Hub>,
         idle: Duration,
+        stream_grace: Duration,
         shutdown: CancellationToken,
     ) -> Arc<AgentSessions> {
         inner.session_config.keep_alive = None;
@@ -89,6 +100,8 @@ impl AgentSessions {
             hub,
             idle,
             sessions: DashMap::new(),
+            stream_grace,
+            pending: Arc::new(Pending::new()),
         });
         tokio::spawn(sweep_while_alive(
             Arc::downgrade(&sessions),
@@ -193,7 +206,7 @@ impl SessionManager for AgentSessions {
     async fn create_stream(
         &self,
         id: &SessionId,
-        message: ClientJsonRpcMessage,
+        mut message: ClientJsonRpcMessage,
     ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error> {
         self.touch(id);
         let claim = match &message {
@@ -208,9 +221,19 @@ impl SessionManager for AgentSessions {
             Some(Ok(claim)) => Some(claim),
             None => None,
         };
+        // rmcp streams only requests; anything else passes unwatched.
+        let delivery = match &mut message {
+            ClientJsonRpcMessage::Request(request) => {
+                let delivery = Delivery::new(self.stream_grace, request.id.clone());
+                request.request.extensions_mut().insert(delivery.clone());
+                Some(delivery)
+            }
+            _ => None,
+        };
         let stream = self.inner.create_stream(id, message).await?;
+        let listing = Some((self.pending.clone(), id.clone()));
         Ok(Answer {
-            inner: Some(Box::pin(stream)),
+            inner: Some(Box::pin(Watched::new(stream, delivery, listing))),
             refusal: None,
             _claim: claim,
         })
@@ -239,7 +262,13 @@ impl SessionManager for AgentSessions {
         last_event_id: String,
     ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error> {
         self.touch(id);
-        self.inner.resume(id, last_event_id).await
+        let delivery = http_request_number(&last_event_id)
+            .and_then(|n| self.pending.get(&(id.clone(), n)).map(|d| d.clone()));
+        let stream = self.inner.resume(id, last_event_id).await?;
+        if let Some(d) = &delivery {
+            d.attach();
+        }
+        Ok(Watched::new(stream, delivery, None))
     }
 
     fn event_store(&self) -> Option<Arc<dyn EventStore>> {

@@ -98,7 +98,7 @@ impl Summary for ListAgentsResult {
         for a in &self.agents {
             let _ = write!(
                 s,
-                "\n{} ({}, {}){}{}, {} locks",
+                "\n{} ({}, {}){}{}, {} locks, {} (last active {})",
                 a.name,
                 a.agent_id,
                 a.transport,
@@ -107,7 +107,9 @@ impl Summary for ListAgentsResult {
                     .as_deref()
                     .map(|p| format!(": {p}"))
                     .unwrap_or_default(),
-                a.locks_held
+                a.locks_held,
+                super::views::idle_text(a.idle_s),
+                a.last_active
             );
         }
         s
@@ -221,8 +223,12 @@ impl Summary for LockStatusResult {
                 .iter()
                 .map(|h| {
                     format!(
-                        "{} ({}, {}, until {})",
-                        h.agent_name, h.agent_id, h.mode, h.expires_at
+                        "{} ({}, {}{}, until {})",
+                        h.agent_name,
+                        h.agent_id,
+                        h.mode,
+                        super::views::holder_idle(h),
+                        h.expires_at
                     )
                 })
                 .collect();
@@ -319,10 +325,13 @@ impl Summary for RunFunctionResult {
 
 impl Summary for HistoryResult {
     fn summary(&self) -> String {
-        if self.commits.is_empty() {
-            return "no commits".into();
-        }
         let mut s = String::new();
+        if self.commits.is_empty() {
+            s.push_str("no commits\n");
+        }
+        for e in &self.operator_events {
+            let _ = writeln!(s, "{}", super::views::operator_event_line(e));
+        }
         for c in &self.commits {
             let _ = writeln!(
                 s,

@@ -23,7 +23,10 @@ pub fn function_name(program: &Program, id: FunctionId) -> String {
 }
 
 pub fn holder(hub: &Hub, h: &locks::HolderView) -> HolderView {
+    let agent = hub.agent(h.agent);
     HolderView {
+        last_active: agent.as_ref().map(|a| rfc3339(a.last_active)),
+        idle_s: agent.as_ref().map(|a| a.idle_for().as_secs()),
         agent_id: h.agent.to_string(),
         agent_name: hub.agent_name(h.agent),
         mode: mode(h.mode),
@@ -32,6 +35,53 @@ pub fn holder(hub: &Hub, h: &locks::HolderView) -> HolderView {
         expires_at: rfc3339(h.expires_at),
         fencing_token: h.token.0,
     }
+}
+
+/// An idle time as people read it: `idle 40 s`, `idle 14 min`,
+/// `idle 2 h 5 min`; `active` while a call is in flight.
+pub fn idle_text(idle_s: u64) -> String {
+    match idle_s {
+        0 => "active".into(),
+        s if s < 60 => format!("idle {s} s"),
+        s if s < 3600 => format!("idle {} min", s / 60),
+        s => format!("idle {} h {} min", s / 3600, (s % 3600) / 60),
+    }
+}
+
+/// `, idle 14 min` for a holder still connected; nothing for one gone.
+pub fn holder_idle(h: &HolderView) -> String {
+    h.idle_s
+        .map(|s| format!(", {}", idle_text(s)))
+        .unwrap_or_default()
+}
+
+pub fn operator_event(e: &crate::store::OperatorEvent) -> OperatorEventView {
+    OperatorEventView {
+        time: crate::service::time::rfc3339_ms(e.time_ms),
+        action: e.action.as_str().to_string(),
+        operator: e.operator.clone(),
+        agent_id: e.agent_id.clone(),
+        agent_name: e.agent_name.clone(),
+        function: e.function_name.clone(),
+        detail: e.detail.clone(),
+    }
+}
+
+/// One operator event as a line of text (`cograph log`, `history`).
+pub fn operator_event_line(e: &OperatorEventView) -> String {
+    format!(
+        "{} {} by {}: {} ({}){}: {}",
+        e.time,
+        e.action,
+        e.operator,
+        e.agent_name,
+        e.agent_id,
+        e.function
+            .as_deref()
+            .map(|f| format!(" on {f}"))
+            .unwrap_or_default(),
+        e.detail
+    )
 }
 
 pub fn waiter(hub: &Hub, w: &locks::WaiterView) -> WaiterView {

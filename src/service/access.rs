@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use super::Hub;
+use super::{Hub, ServiceError};
 use crate::graph::FunctionId;
 use crate::locks::{AgentId, AgentInfo, CallGuard, HeldLock, HolderView, LockView, SessionHandle};
 
@@ -34,13 +34,21 @@ impl Hub {
     }
 
     /// Registers an agent for a client without protocol sessions; the
-    /// handle is the secret it passes with every call.
+    /// handle is the secret it passes with every call. Refused when
+    /// `HubConfig::max_stateless` of them are alive; agents past their idle
+    /// limit are ended first, so an expired one never holds a slot.
     pub fn register_stateless(
         &self,
         name: String,
         purpose: Option<String>,
-    ) -> (AgentId, SessionHandle) {
-        self.agents.register_stateless(name, purpose)
+    ) -> Result<(AgentId, SessionHandle), ServiceError> {
+        let cap = self.config.max_stateless;
+        if self.agents.n_stateless() >= cap {
+            super::reap_idle_agents(self);
+        }
+        self.agents
+            .register_stateless_within(name, purpose, cap)
+            .ok_or(ServiceError::TooManyAgents { cap })
     }
 
     /// The agent a secret handle belongs to; marks it active.

@@ -81,6 +81,8 @@ pub enum ServiceError {
     InvalidRequest(String),
     #[error(transparent)]
     Runtime(#[from] RuntimeError),
+    #[error("{cap} stateless agents are registered, the most this server allows")]
+    TooManyAgents { cap: usize },
     #[error("the server is stopping: {0}")]
     Unavailable(String),
     #[error("internal error: {0}")]

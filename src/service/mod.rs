@@ -20,6 +20,7 @@ mod access;
 mod commit;
 pub mod error;
 mod import;
+mod operator;
 mod proposal;
 mod reads;
 pub mod requests;
@@ -37,6 +38,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use error::{FunctionConflict, LockedFunction, ServiceError};
 pub use import::ImportOutcome;
+pub use operator::{ActionReport, AgentReport, OperatorError};
 pub use proposal::{CommitOutcome, EditRequest, FunctionOutcome, OnConflict};
 pub use reads::{DiffResult, FunctionRead, VersionSel};
 
@@ -51,6 +53,10 @@ use crate::locks::{
 use crate::store::{Store, StoreError};
 use crate::verify::{Diagnostic, verify_all};
 
+/// The default cap on live stateless agents: thousands, so a busy host
+/// never meets it, but a runaway client cannot fill memory with agents.
+pub const DEFAULT_MAX_STATELESS: usize = 4096;
+
 #[derive(Clone, Debug)]
 pub struct HubConfig {
     pub data_dir: PathBuf,
@@ -58,8 +64,12 @@ pub struct HubConfig {
     /// Consecutive conflicts on one function by one agent before the
     /// answer becomes `too_many_conflicts`.
     pub max_conflicts: u32,
-    /// Stateless (register_agent) agents idle this long are ended.
+    /// Stateless (register_agent) agents idle this long are ended
+    /// (`cograph serve --agent-idle`).
     pub stateless_idle: Duration,
+    /// Most stateless agents alive at once (`cograph serve --max-agents`);
+    /// `register_agent` past it is refused.
+    pub max_stateless: usize,
     pub run_budget: Budget,
     /// Most ops in one propose_edit.
     pub max_ops: usize,
@@ -72,6 +82,7 @@ impl HubConfig {
             locks: LockConfig::default(),
             max_conflicts: 5,
             stateless_idle: Duration::from_secs(30 * 60),
+            max_stateless: DEFAULT_MAX_STATELESS,
             run_budget: Budget::default(),
             max_ops: 1000,
         }
@@ -386,6 +397,14 @@ impl Hub {
             return Err(crate::locks::AcquireError::AgentEnded.into());
         }
         Ok(grant)
+    }
+
+    /// Gives back what `grant` granted and the agent still holds under it
+    /// (its answer never reached the agent); waiters are granted.
+    pub fn give_back(&self, agent: AgentId, grant: &Grant) {
+        let functions: Vec<FunctionId> = grant.locks.iter().map(|l| l.function).collect();
+        let n = self.locks.give_back(agent, grant.token, &functions);
+        tracing::info!(%agent, released = n, "gave back a grant its caller never received");
     }
 
     /// Releases the named locks, or all the agent's locks.

@@ -6,6 +6,7 @@
 
 pub mod raw;
 pub mod schema;
+pub mod served;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -16,7 +16,7 @@ use tokio::time::Instant;
 use super::{FunctionLock, IdMap, Now, State};
 use crate::graph::FunctionId;
 use crate::locks::agents::AgentId;
-use crate::locks::types::FencingToken;
+use crate::locks::types::{BrokenLease, FencingToken};
 
 impl State {
     /// Expires every due lease and grants waiters; returns the earliest
@@ -42,6 +42,61 @@ impl State {
         if purge_lock(f, lock, &mut self.held, &mut self.expired, now) {
             self.drop_if_idle(f);
         }
+    }
+
+    /// Breaks every live lease on `f` (an operator's `break-lock`): each
+    /// holder loses it at once and is told "expired" from now on, exactly
+    /// as if it had lapsed, so its fencing token stops authorising; then
+    /// waiters are granted. Returns what was broken.
+    pub(in crate::locks) fn break_lock(&mut self, f: FunctionId, now: Now) -> Vec<BrokenLease> {
+        self.purge(f, now);
+        let holders = self
+            .functions
+            .get_mut(&f)
+            .map(|l| std::mem::take(&mut l.holders))
+            .unwrap_or_default();
+        let broken: Vec<BrokenLease> = holders
+            .into_iter()
+            .map(|h| {
+                self.unhold(h.agent, f);
+                self.expired.insert((h.agent, f), (h.token, now.system));
+                BrokenLease {
+                    agent: h.agent,
+                    mode: h.mode,
+                    token: h.token,
+                }
+            })
+            .collect();
+        self.drop_if_idle(f);
+        self.pump(now);
+        broken
+    }
+
+    /// Releases those of `functions` that `agent` holds under `token`, then
+    /// grants waiters; returns how many it released.
+    pub(in crate::locks) fn give_back(
+        &mut self,
+        agent: AgentId,
+        token: FencingToken,
+        functions: &[FunctionId],
+        now: Now,
+    ) -> usize {
+        let mut n = 0;
+        for f in functions {
+            let held = self
+                .functions
+                .get(f)
+                .and_then(|l| l.holders.iter().find(|h| h.agent == agent))
+                .map(|h| h.token);
+            if held == Some(token) {
+                self.release_one(agent, *f);
+                n += 1;
+            }
+        }
+        if n > 0 {
+            self.pump(now);
+        }
+        n
     }
 
     pub(super) fn purge_all(&mut self, now: Now) {

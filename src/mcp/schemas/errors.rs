@@ -15,7 +15,8 @@ use crate::mcp::types::{ErrorCode, ErrorDetails};
 pub fn codes_of(tool: &str) -> &'static [ErrorCode] {
     use ErrorCode::*;
     match tool {
-        "register_agent" | "list_agents" | "program_overview" | "verify_all" => &[SessionRequired],
+        "register_agent" => &[SessionRequired, TooManyAgents],
+        "list_agents" | "program_overview" | "verify_all" => &[SessionRequired],
         "get_function" | "release_locks" | "lock_status" | "history" | "diff" => {
             &[NotFound, SessionRequired]
         }

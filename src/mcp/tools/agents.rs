@@ -41,7 +41,10 @@ impl CographServer {
                             .map(|c| super::super::identity::clean_name(&c.name))
                     })
                     .unwrap_or_else(|| "agent".into());
-                let (id, handle) = self.hub.register_stateless(name, args.purpose.clone());
+                let (id, handle) = self
+                    .hub
+                    .register_stateless(name, args.purpose.clone())
+                    .map_err(|e| self.fail(e))?;
                 tracing::info!(agent = %id, "stateless agent registered");
                 (id, Some(handle.expose().to_string()))
             }
@@ -76,6 +79,7 @@ impl CographServer {
             .into_iter()
             .map(|a| AgentView {
                 agent_id: a.id.to_string(),
+                idle_s: a.idle_for().as_secs(),
                 locks_held: self.hub.locks_held_by(a.id).len(),
                 you: Some(a.id) == me,
                 name: a.name,

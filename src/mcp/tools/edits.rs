@@ -120,9 +120,15 @@ impl CographServer {
         let next_before_revision = (commits.len() == limit)
             .then(|| commits.last().map(|c| c.revision.0))
             .flatten();
+        let events = self
+            .hub
+            .operator_events(function.as_ref(), limit)
+            .await
+            .map_err(|e| self.fail(e))?;
         Ok(Out(HistoryResult {
             commits: commits.iter().map(views::commit).collect(),
             next_before_revision,
+            operator_events: events.iter().map(views::operator_event).collect(),
         }))
     }
 

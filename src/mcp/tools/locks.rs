@@ -5,6 +5,7 @@ use rmcp::model::{ProgressNotificationParam, ProgressToken};
 
 use super::*;
 use crate::locks::WaitProgress;
+use crate::mcp::delivery::Delivery;
 
 #[tool_router(router = locks_tools, vis = "pub(super)")]
 impl CographServer {
@@ -44,6 +45,14 @@ impl CographServer {
             let function = self.function_ref(&format!("locks[{idx}].function"), &l.function)?;
             targets.push((function, convert::lock_mode(l.mode)));
         }
+        // Over a protocol session, a closed response stream that is not
+        // resumed within the grace period abandons this call: the wait is
+        // cancelled, and a grant that was not delivered is given back.
+        let delivery = ctx.extensions.get::<Delivery>().cloned();
+        if let Some(d) = &delivery {
+            let ct = ctx.ct.clone();
+            d.on_lost(move || ct.cancel());
+        }
         let progress = ctx
             .meta
             .get_progress_token()
@@ -63,6 +72,10 @@ impl CographServer {
             )
             .await
             .map_err(|e| self.fail(e))?;
+        if let Some(d) = &delivery {
+            let (hub, grant) = (self.hub.clone(), grant.clone());
+            d.on_lost(move || hub.give_back(agent, &grant));
+        }
         let program = self.hub.snapshot();
         Ok(Out(AcquireLocksResult {
             granted: grant

@@ -49,6 +49,9 @@ pub struct ErrorDetails {
     /// `bad_argument` or `malformed`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub runtime_code: Option<String>,
+    /// The closest existing names, when a name was not found.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub suggestions: Option<Vec<String>>,
 }
 
 impl ErrorCode {
@@ -62,9 +65,10 @@ impl ErrorCode {
             ErrorCode::TooManyConflicts => &["conflict", "n_conflicts"],
             ErrorCode::ReadRequired => &["functions"],
             ErrorCode::VerificationFailed => &["diagnostics"],
-            ErrorCode::InvalidEdit => &["op_index", "op"],
+            ErrorCode::InvalidEdit => &["op_index", "op", "suggestions"],
             ErrorCode::RuntimeError => &["runtime_code"],
-            ErrorCode::NotFound | ErrorCode::SessionRequired | ErrorCode::Cancelled => &[],
+            ErrorCode::NotFound => &["suggestions"],
+            ErrorCode::SessionRequired | ErrorCode::Cancelled | ErrorCode::TooManyAgents => &[],
         }
     }
 }

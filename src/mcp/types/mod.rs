@@ -118,11 +118,12 @@ pub enum ErrorCode {
     RuntimeError,
     SessionRequired,
     Cancelled,
+    TooManyAgents,
 }
 
 impl ErrorCode {
     /// Every code, in the order DESIGN.md lists them.
-    pub const ALL: [ErrorCode; 13] = [
+    pub const ALL: [ErrorCode; 14] = [
         ErrorCode::LockDenied,
         ErrorCode::LockTimeout,
         ErrorCode::Deadlock,
@@ -136,6 +137,7 @@ impl ErrorCode {
         ErrorCode::RuntimeError,
         ErrorCode::SessionRequired,
         ErrorCode::Cancelled,
+        ErrorCode::TooManyAgents,
     ];
 }
 
@@ -192,6 +194,7 @@ wire_names!(ErrorCode {
     RuntimeError => "runtime_error",
     SessionRequired => "session_required",
     Cancelled => "cancelled",
+    TooManyAgents => "too_many_agents",
 });
 wire_names!(Mode { Read => "read", Write => "write" });
 wire_names!(TransportView {
@@ -230,6 +233,13 @@ pub struct HolderView {
     pub since: String,
     pub expires_at: String,
     pub fencing_token: u64,
+    /// The holder's last activity (a call begun or ended); absent once it
+    /// has ended.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_active: Option<String>,
+    /// Seconds since then; 0 while a call of the holder is in flight.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub idle_s: Option<u64>,
 }
 
 #[derive(Clone, Debug, Serialize, JsonSchema)]

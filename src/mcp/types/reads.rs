@@ -58,6 +58,8 @@ pub struct AgentView {
     pub transport: TransportView,
     pub connected_since: String,
     pub last_active: String,
+    /// Seconds since `last_active`; 0 while a call of the agent is in flight.
+    pub idle_s: u64,
     pub locks_held: usize,
     /// True for the caller.
     pub you: bool,
@@ -263,6 +265,23 @@ pub struct HistoryResult {
     /// Pass as `before_revision` for older commits.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next_before_revision: Option<u64>,
+    /// What operators did (ended an agent, broke a lock; for a function,
+    /// the locks broken on it), oldest first.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub operator_events: Vec<OperatorEventView>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct OperatorEventView {
+    pub time: String,
+    /// `end_agent` or `break_lock`.
+    pub action: String,
+    pub operator: String,
+    pub agent_id: String,
+    pub agent_name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub function: Option<String>,
+    pub detail: String,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

@@ -1,0 +1,310 @@
+//! The operator's channel to a running hub: `DIR/admin.sock`, a unix
+//! socket created 0600 so that file permissions are the authorisation
+//! (only the hub's user can connect). Each line a client sends is one
+//! [`AdminRequest`] in JSON; each answer is one [`AdminReply`] line. The
+//! protocol is one small typed enum so that a command is added by adding
+//! a variant (and its arm in `answer`).
+//!
+//! This file carries requests and shows answers; what an action does is
+//! decided in `service::operator`.
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+use tokio::net::{UnixListener, UnixStream};
+use tokio_util::sync::CancellationToken;
+
+use super::convert;
+use crate::service::time::rfc3339;
+use crate::service::{ActionReport, Hub};
+use crate::store::OperatorEvent;
+
+pub const ADMIN_SOCKET_FILE: &str = "admin.sock";
+
+/// The longest request line the hub reads; a longer one is refused.
+const MAX_LINE: usize = 64 * 1024;
+
+/// One operator command.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "command", rename_all = "snake_case", deny_unknown_fields)]
+pub enum AdminRequest {
+    /// Who is connected, with what they hold and wait for.
+    Agents,
+    /// End an agent (by id or unique name): its locks and queue places go.
+    EndAgent { agent: String },
+    /// Break every lock on a function (by id or qualified name).
+    BreakLock { function: String },
+}
+
+/// A connected agent, as `agents` answers.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct AdminAgent {
+    pub agent_id: String,
+    pub name: String,
+    pub transport: String,
+    pub connected_since: String,
+    pub last_active: String,
+    pub idle_s: u64,
+    /// `module::name (mode)` of each lock held.
+    pub holds: Vec<String>,
+    /// `module::name (mode)` of each lock waited for.
+    pub waits_for: Vec<String>,
+}
+
+/// One recorded operator action.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct AdminEvent {
+    pub seq: u64,
+    pub action: String,
+    pub agent_id: String,
+    pub agent_name: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub function: Option<String>,
+    pub detail: String,
+}
+
+/// The hub's answer to one request.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum AdminReply {
+    Agents { agents: Vec<AdminAgent> },
+    Done { events: Vec<AdminEvent> },
+    Error { message: String },
+}
+
+impl From<&OperatorEvent> for AdminEvent {
+    fn from(e: &OperatorEvent) -> AdminEvent {
+        AdminEvent {
+            seq: e.seq,
+            action: e.action.as_str().to_string(),
+            agent_id: e.agent_id.clone(),
+            agent_name: e.agent_name.clone(),
+            function: e.function_name.clone(),
+            detail: e.detail.clone(),
+        }
+    }
+}
+
+/// Binds `DIR/admin.sock` readable and writable by this user only. The
+/// socket is bound under a temporary name, restricted, then renamed into
+/// place, so there is no instant at which another user could connect.
+pub fn bind(dir: &Path) -> anyhow::Result<UnixListener> {
+    let path = dir.join(ADMIN_SOCKET_FILE);
+    let tmp = dir.join(format!("{ADMIN_SOCKET_FILE}.{}", std::process::id()));
+    let _ = std::fs::remove_file(&tmp);
+    let listener =
+        UnixListener::bind(&tmp).with_context(|| format!("cannot listen on {}", tmp.display()))?;
+    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600))
+        .with_context(|| format!("cannot restrict {}", tmp.display()))?;
+    std::fs::rename(&tmp, &path).with_context(|| format!("cannot create {}", path.display()))?;
+    Ok(listener)
+}
+
+/// Answers operator requests on the admin socket until `shutdown`.
+pub async fn serve(hub: Arc<Hub>, listener: UnixListener, shutdown: CancellationToken) {
+    loop {
+        let stream = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accepting an admin connection failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let hub = hub.clone();
+        let ct = shutdown.child_token();
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = ct.cancelled() => {}
+                r = serve_one(&hub, stream) => if let Err(e) = r {
+                    tracing::warn!(error = %e, "admin connection failed");
+                },
+            }
+        });
+    }
+}
+
+async fn serve_one(hub: &Arc<Hub>, stream: UnixStream) -> std::io::Result<()> {
+    let operator = match stream.peer_cred() {
+        Ok(cred) => format!("uid {} via the admin socket", cred.uid()),
+        Err(_) => "the admin socket".to_string(),
+    };
+    let (read, mut write) = stream.into_split();
+    let mut lines = tokio::io::BufReader::new(read);
+    let mut line = String::new();
+    loop {
+        line.clear();
+        let n = (&mut lines)
+            .take(MAX_LINE as u64 + 1)
+            .read_line(&mut line)
+            .await?;
+        if n == 0 {
+            return Ok(());
+        }
+        let reply = if line.len() > MAX_LINE {
+            AdminReply::Error {
+                message: format!("a request line is at most {MAX_LINE} bytes"),
+            }
+        } else {
+            match serde_json::from_str::<AdminRequest>(line.trim()) {
+                Ok(request) => answer(hub, request, &operator).await,
+                Err(e) => AdminReply::Error {
+                    message: format!(
+                        "not an admin request ({e}); send one JSON object per line, e.g. {{\"command\":\"agents\"}}"
+                    ),
+                },
+            }
+        };
+        let mut out = serde_json::to_vec(&reply).unwrap_or_default();
+        out.push(b'\n');
+        write.write_all(&out).await?;
+        if line.len() > MAX_LINE {
+            return Ok(());
+        }
+    }
+}
+
+async fn answer(hub: &Arc<Hub>, request: AdminRequest, operator: &str) -> AdminReply {
+    let done = |reports: Vec<ActionReport>| AdminReply::Done {
+        events: reports.iter().map(|r| AdminEvent::from(&r.event)).collect(),
+    };
+    let result = match request {
+        AdminRequest::Agents => {
+            return AdminReply::Agents {
+                agents: agents(hub),
+            };
+        }
+        AdminRequest::EndAgent { agent } => hub
+            .operator_end_agent(&agent, operator)
+            .await
+            .map(|r| done(vec![r])),
+        AdminRequest::BreakLock { function } => {
+            hub.operator_break_lock(&function, operator).await.map(done)
+        }
+    };
+    result.unwrap_or_else(|e| AdminReply::Error {
+        message: e.to_string(),
+    })
+}
+
+fn agents(hub: &Hub) -> Vec<AdminAgent> {
+    let program = hub.snapshot();
+    let name = |f: crate::graph::FunctionId| {
+        program
+            .name_of(f)
+            .map_or_else(|| format!("#{}", f.0), |n| n.to_string())
+    };
+    hub.agents_report()
+        .into_iter()
+        .map(|r| AdminAgent {
+            agent_id: r.info.id.to_string(),
+            transport: convert::transport(r.info.transport).as_str().to_string(),
+            connected_since: rfc3339(r.info.connected_since),
+            last_active: rfc3339(r.info.last_active),
+            idle_s: r.info.idle_for().as_secs(),
+            holds: r
+                .held
+                .iter()
+                .map(|l| format!("{} ({})", name(l.function), l.mode.as_str()))
+                .collect(),
+            waits_for: r
+                .waiting
+                .iter()
+                .map(|(f, m)| format!("{} ({})", name(*f), m.as_str()))
+                .collect(),
+            name: r.info.name,
+        })
+        .collect()
+}
+
+/// Sends one request to the hub of `dir` and returns its answer. Fails
+/// with `no_hub` in the message when no hub runs there.
+pub fn request(dir: &Path, request: &AdminRequest, no_hub: &str) -> anyhow::Result<AdminReply> {
+    let path = dir.join(ADMIN_SOCKET_FILE);
+    let Ok(mut stream) = std::os::unix::net::UnixStream::connect(&path) else {
+        bail!("no hub is running for {}; {no_hub}", dir.display());
+    };
+    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+    let mut line = serde_json::to_vec(request)?;
+    line.push(b'\n');
+    stream.write_all(&line)?;
+    let mut answer = String::new();
+    BufReader::new(&stream)
+        .read_line(&mut answer)
+        .context("the hub did not answer")?;
+    serde_json::from_str(&answer).context("the hub's answer is not an admin reply")
+}
+
+/// Runs an operator command against the hub of `dir` and returns what to
+/// print, or the hub's refusal as an error.
+pub fn run(dir: &Path, command: AdminRequest) -> anyhow::Result<String> {
+    let no_hub = match &command {
+        AdminRequest::Agents => "no agents are connected",
+        AdminRequest::EndAgent { .. } => "nothing to end",
+        AdminRequest::BreakLock { .. } => "no locks to break",
+    };
+    match request(dir, &command, no_hub)? {
+        AdminReply::Error { message } => bail!("{message}"),
+        AdminReply::Agents { agents } => Ok(agents_text(&agents)),
+        AdminReply::Done { events } => Ok(events
+            .iter()
+            .map(|e| format!("{}\n", event_line(e)))
+            .collect()),
+    }
+}
+
+fn agents_text(agents: &[AdminAgent]) -> String {
+    let mut out = format!("{} agents connected\n", agents.len());
+    for a in agents {
+        let idle = super::views::idle_text(a.idle_s);
+        out.push_str(&format!(
+            "{} {} [{}] connected {}, last active {} ({idle})\n  holds: {}\n  waits for: {}\n",
+            a.agent_id,
+            a.name,
+            a.transport,
+            a.connected_since,
+            a.last_active,
+            list_or_none(&a.holds),
+            list_or_none(&a.waits_for),
+        ));
+    }
+    out
+}
+
+fn list_or_none(items: &[String]) -> String {
+    if items.is_empty() {
+        "nothing".into()
+    } else {
+        items.join(", ")
+    }
+}
+
+/// `event 3: end_agent alice (ag_…): released 1 locks: demo::f (write, token 7)`.
+pub fn event_line(e: &AdminEvent) -> String {
+    format!(
+        "event {}: {} {} ({}){}: {}",
+        e.seq,
+        e.action,
+        e.agent_name,
+        e.agent_id,
+        e.function
+            .as_deref()
+            .map(|f| format!(" on {f}"))
+            .unwrap_or_default(),
+        e.detail
+    )
+}
+
+/// One operator event as a line of `cograph log`.
+pub fn log_line(e: &OperatorEvent) -> String {
+    super::views::operator_event_line(&super::views::operator_event(e))
+}
