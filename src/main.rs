@@ -14,16 +14,18 @@ use anyhow::{Context, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 use tokio_util::sync::CancellationToken;
 
-use cograph::eval::{self, Budget};
-use cograph::graph::FunctionRef;
-use cograph::graph::{Program, Value, load_program, program_to_json, render_program};
+use cograph::eval::Budget;
+use cograph::graph::{program_to_json, render_program};
 use cograph::locks::Transport;
 use cograph::mcp::admin::{self, AdminRequest};
 use cograph::mcp::http::{self, HttpConfig, StatusReport};
 use cograph::mcp::hub::{self, Connections, HubInfo};
 use cograph::service::{Hub, HubConfig};
 use cograph::store::StoreReader;
-use cograph::verify::verify_all;
+
+mod program_files;
+
+use program_files::{read_program, report_diagnostics, run_function};
 
 const DEFAULT_DATA: &str = ".cograph";
 
@@ -638,70 +640,4 @@ async fn import(file: &Path, data: &Path, replace: bool) -> anyhow::Result<ExitC
         }
     );
     Ok(ExitCode::SUCCESS)
-}
-
-fn read_program(path: &Path) -> anyhow::Result<Program> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    load_program(&text).with_context(|| format!("{}", path.display()))
-}
-
-fn report_diagnostics(source: &Path, program: &Program) -> anyhow::Result<ExitCode> {
-    let diagnostics = verify_all(program);
-    for d in &diagnostics {
-        println!("{}: {d}", source.display());
-    }
-    if diagnostics.is_empty() {
-        eprintln!(
-            "{}: {} functions, {} nodes, no diagnostics",
-            source.display(),
-            program.len(),
-            program.n_nodes()
-        );
-        Ok(ExitCode::SUCCESS)
-    } else {
-        eprintln!("{}: {} diagnostics", source.display(), diagnostics.len());
-        Ok(ExitCode::FAILURE)
-    }
-}
-
-fn run_function(
-    path: &Path,
-    function: &str,
-    args: &[String],
-    budget: Budget,
-) -> anyhow::Result<ExitCode> {
-    let program = read_program(path)?;
-    let diagnostics = verify_all(&program);
-    if let Some(d) = diagnostics.first() {
-        bail!(
-            "{} does not verify ({} diagnostics; first: {d}); run `cograph check`",
-            path.display(),
-            diagnostics.len()
-        );
-    }
-    let function_ref = FunctionRef::parse(function)?;
-    let Some(id) = program.lookup(&function_ref) else {
-        bail!("{} has no function `{function}`", path.display());
-    };
-    let f = &program.get(id).expect("looked up").function;
-    eval::check_arity(f, args.len())?;
-    let signature = &f.signature;
-    let values = args
-        .iter()
-        .zip(&signature.params)
-        .map(|(text, p)| {
-            Value::parse_as(p.ty, text).map_err(|e| anyhow::anyhow!("argument `{}`: {e}", p.name))
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    match eval::run(&program, id, &values, budget) {
-        Ok(out) => {
-            println!("{}", out.value);
-            Ok(ExitCode::SUCCESS)
-        }
-        Err(e) => {
-            eprintln!("runtime error [{}]: {e}", e.code());
-            Ok(ExitCode::FAILURE)
-        }
-    }
 }

@@ -229,8 +229,7 @@ pub struct ProposeEditArgs {
     /// Recorded in the history.
     #[serde(default)]
     pub purpose: Option<String>,
-    /// Your unique id for this edit (a UUID): resending it returns the
-    /// first commit instead of applying the ops twice.
+    /// Unique id: a resend returns the first commit, applied once.
     #[serde(default)]
     pub request_id: Option<String>,
     // Explained by register_agent and the server's instructions, not

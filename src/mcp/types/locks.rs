@@ -8,9 +8,10 @@ use super::*;
 // ---------------------------------------------------------------------------
 // acquire_locks / release_locks / lock_status
 
-/// One lock target, only in its documented object form
-/// `{"function": ..., "mode": ...}`: serde would also take the tuple
-/// `[function, mode]`, which no schema shows.
+// One lock target, only in its documented object form
+// `{"function": ..., "mode": ...}`: serde would also take the tuple
+// `[function, mode]`, which no schema shows. (A comment, not a doc: docs
+// become schema descriptions, which every connection pays for.)
 #[derive(Debug, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LockArg {
@@ -57,8 +58,7 @@ pub struct AcquireLocksArgs {
     /// Shown to agents your locks block.
     #[serde(default)]
     pub purpose: Option<String>,
-    /// Your unique id for this request: resending it returns the first
-    /// outcome (same grant and token) instead of acquiring again.
+    /// Unique id: a resend returns the first outcome.
     #[serde(default)]
     pub request_id: Option<String>,
     // Explained by register_agent and the server's instructions, not

@@ -1,0 +1,77 @@
+//! The CLI's commands on program files (`check`, `run`, `fmt`, `import`):
+//! reading a file, reporting its diagnostics, running a function of it.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+
+use cograph::eval::{self, Budget};
+use cograph::graph::{FunctionRef, Program, Value, load_program};
+use cograph::verify::verify_all;
+
+pub fn read_program(path: &Path) -> anyhow::Result<Program> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    load_program(&text).with_context(|| format!("{}", path.display()))
+}
+
+pub fn report_diagnostics(source: &Path, program: &Program) -> anyhow::Result<ExitCode> {
+    let diagnostics = verify_all(program);
+    for d in &diagnostics {
+        println!("{}: {d}", source.display());
+    }
+    if diagnostics.is_empty() {
+        eprintln!(
+            "{}: {} functions, {} nodes, no diagnostics",
+            source.display(),
+            program.len(),
+            program.n_nodes()
+        );
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!("{}: {} diagnostics", source.display(), diagnostics.len());
+        Ok(ExitCode::FAILURE)
+    }
+}
+
+pub fn run_function(
+    path: &Path,
+    function: &str,
+    args: &[String],
+    budget: Budget,
+) -> anyhow::Result<ExitCode> {
+    let program = read_program(path)?;
+    let diagnostics = verify_all(&program);
+    if let Some(d) = diagnostics.first() {
+        bail!(
+            "{} does not verify ({} diagnostics; first: {d}); run `cograph check`",
+            path.display(),
+            diagnostics.len()
+        );
+    }
+    let function_ref = FunctionRef::parse(function)?;
+    let Some(id) = program.lookup(&function_ref) else {
+        bail!("{} has no function `{function}`", path.display());
+    };
+    let f = &program.get(id).expect("looked up").function;
+    eval::check_arity(f, args.len())?;
+    let signature = &f.signature;
+    let values = args
+        .iter()
+        .zip(&signature.params)
+        .map(|(text, p)| {
+            Value::parse_as(p.ty, text).map_err(|e| anyhow::anyhow!("argument `{}`: {e}", p.name))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    match eval::run(&program, id, &values, budget) {
+        Ok(out) => {
+            println!("{}", out.value);
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!("runtime error [{}]: {e}", e.code());
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
