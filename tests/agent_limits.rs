@@ -111,7 +111,6 @@ async fn denials_and_list_agents_show_how_long_a_holder_has_been_idle() {
     let details = err(&denied, "lock_denied");
     let holder = &details["blocked"][0]["holders"][0];
     assert_eq!(holder["agent_name"], "alice", "{details:#}");
-    assert!(holder["last_active"].is_string(), "{holder:#}");
     assert!(holder["idle_s"].as_u64().unwrap() >= 1, "{holder:#}");
     assert!(text(&denied).contains("idle "), "{}", text(&denied));
 

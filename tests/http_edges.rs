@@ -325,3 +325,40 @@ async fn a_lock_wait_outlasts_the_request_read_timeouts() {
     // The session, and its connection pool, still work.
     ok(&call(&waiter, "lock_status", json!({})).await);
 }
+
+/// `tools/call` whose `arguments` is not an object, over HTTP as over
+/// stdio: invalid params naming `arguments`, whatever the shape (rmcp
+/// itself took `null` as no arguments and ran the tool).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn arguments_that_are_not_an_object_are_invalid_params_over_http() {
+    let server = Server::start().await;
+    let mut raw = Raw::connect(&server.addr.to_string()).await;
+    let session = raw.open_session().await;
+    for (idx, (args, kind)) in [
+        (json!(null), "null"),
+        (json!([]), "an array"),
+        (json!("x"), "a string"),
+        (json!(5), "a number"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let r = raw
+            .call_tool(&session, 10 + idx as u64, "verify_all", args)
+            .await;
+        assert_eq!(r.status, 200, "{kind}: {r:?}");
+        let json_start = r.body.find('{').expect("a JSON-RPC message");
+        let json_end = r.body.rfind('}').unwrap() + 1;
+        let reply: serde_json::Value = serde_json::from_str(&r.body[json_start..json_end]).unwrap();
+        assert_eq!(reply["id"], 10 + idx as u64, "{kind}: {reply}");
+        assert_eq!(reply["error"]["code"], -32602, "{kind}: {reply}");
+        let message = reply["error"]["message"].as_str().unwrap();
+        assert!(
+            message.contains("`arguments`") && message.contains(kind),
+            "{kind}: {message}"
+        );
+    }
+    // The session still serves a well-formed call.
+    let fine = raw.call_tool(&session, 20, "verify_all", json!({})).await;
+    assert!(fine.body.contains(r#""ok":true"#), "{}", fine.body);
+}

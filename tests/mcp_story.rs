@@ -128,8 +128,8 @@ async fn stale_edit_gets_the_conflict_diff_and_disjoint_edit_merges() {
     assert_eq!(c["commits"][0]["revision"], rev);
     assert_eq!(c["commits"][0]["purpose"], "bump");
     assert_eq!(c["diff"]["nodes_changed"][0]["id"], "%1");
-    assert_eq!(c["diff"]["nodes_changed"][0]["before"]["op"], "const 1");
-    assert_eq!(c["diff"]["nodes_changed"][0]["after"]["op"], "const 10");
+    assert_eq!(c["diff"]["nodes_changed"][0]["before"], "%1 = const 1");
+    assert_eq!(c["diff"]["nodes_changed"][0]["after"], "%1 = const 10");
     assert!(
         c["current_text"]
             .as_str()
@@ -472,7 +472,7 @@ async fn tools_read_run_diff_and_page() {
     )
     .await);
     let d = ok(&call(&a, "diff", json!({"function": "demo::f", "from": before})).await);
-    assert_eq!(d["diff"]["nodes_added"][0]["id"], "%7");
+    assert_eq!(d["diff"]["nodes_added"][0], "%7 = const 7");
     assert_eq!(d["diff"]["edges_added"][0]["from"], "%7");
     assert_eq!(d["diff"]["edges_removed"][0]["from"], "%4");
     let json_form = ok(&call(&a, "get_function", json!({"function": 1, "format": "json"})).await);

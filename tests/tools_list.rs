@@ -28,12 +28,6 @@ async fn output_schemas(client: &Client) -> BTreeMap<String, Value> {
         .collect()
 }
 
-// KNOWN FAILURE, ignored so the rest of issue 11 can land: after the
-// section 1, 3, 4 and 6 fields were merged (request_id, idle times,
-// suggestions, operator_events, warning), tools/list is 25,176 characters,
-// over the 24,000 budget. Run it with `cargo test --release --test
-// tools_list -- --ignored`; un-ignore once the schemas are cut again.
-#[ignore = "tools/list is 25,176 characters, over the 24,000 budget (issue 11, section 2 still open)"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_whole_tools_list_fits_the_budget() {
     let s = Server::start().await;

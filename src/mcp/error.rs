@@ -220,7 +220,7 @@ pub fn from_service(e: ServiceError, program: &Program, hub: &Hub) -> ToolFailur
                 "take the function's write lock with acquire_locks (mode write, wait_ms) so nobody else changes it, then edit",
             )
             .with("n_conflicts", n_conflicts)
-            .with("conflict", &view)
+            .with("conflicts", [&view])
             .with_text(&text)
         }
         ServiceError::ReadRequired { functions } => {

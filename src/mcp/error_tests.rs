@@ -192,7 +192,7 @@ cases! {
     };
     too_many_conflicts: ServiceError::TooManyConflicts { n_conflicts: 5, conflict: Box::new(a_conflict()) } => Tool {
         code: ErrorCode::TooManyConflicts, message: "5 conflicts in a row", hint: "write lock",
-        details: &["conflict", "n_conflicts"],
+        details: &["conflicts", "n_conflicts"],
     };
     read_required: ServiceError::ReadRequired { functions: vec![(FunctionId(1), name())] } => Tool {
         code: ErrorCode::ReadRequired, message: "`demo::f`", hint: "get_function", details: &["functions"],

@@ -18,6 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::middleware::{self, Next};
@@ -205,10 +206,38 @@ async fn guard(State(state): State<AppState>, request: Request, next: Next) -> R
         )
             .into_response();
     }
-    match body::read_whole(request, state.config.body_read_timeout).await {
-        Ok(request) => next.run(request).await,
-        Err(refusal) => refusal,
+    let (parts, bytes) = match body::read_whole(request, state.config.body_read_timeout).await {
+        Ok(read) => read,
+        Err(refusal) => return refusal,
+    };
+    if parts.method == Method::POST
+        && parts.uri.path() == "/mcp"
+        && let Some(answer) = malformed_message(&bytes)
+    {
+        return answer;
     }
+    next.run(Request::from_parts(parts, Body::from(bytes)))
+        .await
+}
+
+/// The JSON-RPC error for a message rmcp would accept but the protocol
+/// does not (`requests::check_raw`: a `tools/call` with `arguments:
+/// null`), as stdio answers it. Only a body that mentions `null` is
+/// parsed a second time, so ordinary calls pay nothing.
+fn malformed_message(bytes: &[u8]) -> Option<Response> {
+    if !bytes.windows(4).any(|w| w == b"null") {
+        return None;
+    }
+    let message: serde_json::Value = serde_json::from_slice(bytes).ok()?;
+    let error = super::requests::check_raw(&message)?;
+    Some(
+        (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/json")],
+            super::requests::error_response_line(&message, &error),
+        )
+            .into_response(),
+    )
 }
 
 /// `DELETE /mcp`: a session this server does not have is 404 (rmcp

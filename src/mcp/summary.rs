@@ -60,18 +60,13 @@ pub fn diff_text(d: &DiffView) -> String {
         out.push_str("\n  doc changed");
     }
     for n in &d.nodes_added {
-        let _ = write!(out, "\n  + {}", node_line(n));
+        let _ = write!(out, "\n  + {n}");
     }
     for n in &d.nodes_removed {
-        let _ = write!(out, "\n  - {}", node_line(n));
+        let _ = write!(out, "\n  - {n}");
     }
     for c in &d.nodes_changed {
-        let _ = write!(
-            out,
-            "\n  ~ {}  (was {})",
-            node_line(&c.after),
-            node_line(&c.before)
-        );
+        let _ = write!(out, "\n  ~ {}  (was {})", c.after, c.before);
     }
     out
 }
@@ -281,7 +276,7 @@ impl Summary for ProposeEditResult {
             );
         }
         for (alias, a) in &self.aliases {
-            let _ = write!(s, "\n{alias} = {} in #{}", a.node, a.function_id);
+            let _ = write!(s, "\n{alias} = {a}");
         }
         if !self.verified.is_empty() {
             let _ = write!(s, "\nverified: {}", self.verified.join(", "));
@@ -332,7 +327,7 @@ impl Summary for HistoryResult {
         for e in &self.operator_events {
             let _ = writeln!(s, "{}", super::views::operator_event_line(e));
         }
-        for c in &self.commits {
+        for c in self.commits.iter().map(|c| &c.commit) {
             let _ = writeln!(
                 s,
                 "r{} {} {} ({}): {}",

@@ -25,7 +25,6 @@ pub fn function_name(program: &Program, id: FunctionId) -> String {
 pub fn holder(hub: &Hub, h: &locks::HolderView) -> HolderView {
     let agent = hub.agent(h.agent);
     HolderView {
-        last_active: agent.as_ref().map(|a| rfc3339(a.last_active)),
         idle_s: agent.as_ref().map(|a| a.idle_for().as_secs()),
         agent_id: h.agent.to_string(),
         agent_name: hub.agent_name(h.agent),
@@ -33,7 +32,6 @@ pub fn holder(hub: &Hub, h: &locks::HolderView) -> HolderView {
         purpose: h.purpose.clone(),
         since: rfc3339(h.since),
         expires_at: rfc3339(h.expires_at),
-        fencing_token: h.token.0,
     }
 }
 
@@ -97,7 +95,6 @@ pub fn waiter(hub: &Hub, w: &locks::WaiterView) -> WaiterView {
 
 pub fn blocked(hub: &Hub, function: String, b: &Blocked) -> BlockedView {
     BlockedView {
-        function_id: b.function.0,
         function,
         holders: b.holders.iter().map(|h| holder(hub, h)).collect(),
         waiting_ahead: b.waiting_ahead.iter().map(|w| waiter(hub, w)).collect(),
@@ -108,7 +105,6 @@ pub fn blocked(hub: &Hub, function: String, b: &Blocked) -> BlockedView {
 
 pub fn granted(program: &Program, l: &HeldLock) -> GrantedView {
     GrantedView {
-        function_id: l.function.0,
         function: function_name(program, l.function),
         mode: mode(l.mode),
         fencing_token: l.token.0,
@@ -123,6 +119,11 @@ pub fn node(program: &Program, id: NodeId, n: &Node) -> NodeView {
         op: render_op(&n.op, &namer),
         inputs: n.inputs.iter().map(|i| i.to_string()).collect(),
     }
+}
+
+/// A node as its line in the text form: `%3 = add %1, %2`.
+pub fn node_line(program: &Program, id: NodeId, n: &Node) -> String {
+    crate::graph::text::render_node(id, n, &program.namer())
 }
 
 pub fn nodes(program: &Program, f: &Function) -> Vec<NodeView> {
@@ -154,20 +155,20 @@ pub fn diff(program: &Program, d: &FunctionDiff) -> DiffView {
         nodes_added: d
             .nodes_added
             .iter()
-            .map(|(id, n)| node(program, *id, n))
+            .map(|(id, n)| node_line(program, *id, n))
             .collect(),
         nodes_removed: d
             .nodes_removed
             .iter()
-            .map(|(id, n)| node(program, *id, n))
+            .map(|(id, n)| node_line(program, *id, n))
             .collect(),
         nodes_changed: d
             .nodes_changed
             .iter()
             .map(|c| NodeChangeView {
                 id: c.id.to_string(),
-                before: node(program, c.id, &c.before),
-                after: node(program, c.id, &c.after),
+                before: node_line(program, c.id, &c.before),
+                after: node_line(program, c.id, &c.after),
             })
             .collect(),
         edges_added: d.edges_added.iter().map(edge).collect(),
@@ -175,14 +176,20 @@ pub fn diff(program: &Program, d: &FunctionDiff) -> DiffView {
     }
 }
 
-pub fn commit(c: &CommitRecord) -> CommitView {
-    CommitView {
+pub fn commit_ref(c: &CommitRecord) -> CommitRef {
+    CommitRef {
         revision: c.revision.0,
         time: rfc3339_ms(c.time_ms),
         agent_id: c.agent_id.clone(),
         agent_name: c.agent_name.clone(),
         purpose: c.purpose.clone(),
         summary: c.summary.clone(),
+    }
+}
+
+pub fn commit(c: &CommitRecord) -> CommitView {
+    CommitView {
+        commit: commit_ref(c),
         changes: c
             .changes
             .iter()
@@ -198,7 +205,6 @@ pub fn commit(c: &CommitRecord) -> CommitView {
 
 pub fn diagnostic(d: &Diagnostic) -> DiagnosticView {
     DiagnosticView {
-        function_id: d.function.0,
         function: d.function_name.to_string(),
         node: d.node.map(|n| n.to_string()),
         code: d.code.as_str().to_string(),
@@ -210,11 +216,10 @@ pub fn diagnostic(d: &Diagnostic) -> DiagnosticView {
 pub fn conflict(program: &Program, c: &FunctionConflict) -> ConflictView {
     let namer = program.namer();
     ConflictView {
-        function_id: c.function.0,
         function: c.name.to_string(),
         base: c.base.to_hex(),
         current: c.current.map(|h| h.to_hex()),
-        commits: c.commits.iter().map(commit).collect(),
+        commits: c.commits.iter().map(commit_ref).collect(),
         diff: diff(program, &c.diff),
         overlaps: c.overlaps.iter().map(|o| o.to_string()).collect(),
         current_text: c

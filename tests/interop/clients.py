@@ -118,7 +118,7 @@ async def two_agents(url):
         check(conflict["commits"][0]["agent_id"] == a["agent_id"], "the conflict names alice's commit", conflict)
         changed = conflict["diff"]["nodes_changed"][0]
         check(
-            (changed["id"], changed["before"]["op"], changed["after"]["op"]) == ("%1", "const 1", "const 10"),
+            (changed["id"], changed["before"], changed["after"]) == ("%1", "%1 = const 1", "%1 = const 10"),
             "the conflict carries the real before/after",
             changed,
         )

@@ -11,8 +11,9 @@
 
 use std::time::Duration;
 
-use axum::body::Body;
+use axum::body::Bytes;
 use axum::extract::Request;
+use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
@@ -20,10 +21,10 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 /// The largest request body accepted, rmcp's own limit for `/mcp`.
 pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 
-/// Replaces the body of `request` by its bytes, or answers the client.
+/// Reads the body of `request` whole, or answers the client.
 // The error is the response to send, which is large by nature.
 #[allow(clippy::result_large_err)]
-pub async fn read_whole(request: Request, timeout: Duration) -> Result<Request, Response> {
+pub async fn read_whole(request: Request, timeout: Duration) -> Result<(Parts, Bytes), Response> {
     let (parts, body) = request.into_parts();
     let read = tokio::time::timeout(timeout, Limited::new(body, MAX_BODY_BYTES).collect());
     let bytes = match read.await {
@@ -54,7 +55,7 @@ pub async fn read_whole(request: Request, timeout: Duration) -> Result<Request, 
             ));
         }
     };
-    Ok(Request::from_parts(parts, Body::from(bytes)))
+    Ok((parts, bytes))
 }
 
 /// A refusal after which the connection closes: what is left of the body

@@ -73,15 +73,7 @@ impl CographServer {
             aliases: out
                 .aliases
                 .iter()
-                .map(|(alias, t)| {
-                    (
-                        alias.clone(),
-                        AliasView {
-                            function_id: t.function.0,
-                            node: t.node.to_string(),
-                        },
-                    )
-                })
+                .map(|(alias, t)| (alias.clone(), t.node.to_string()))
                 .collect(),
             repeated: out.repeated,
         }))
@@ -199,7 +191,6 @@ impl CographServer {
             .await
             .map_err(|e| self.fail(e))?;
         Ok(Out(DiffResult {
-            function_id: d.function.0,
             function: views::function_name(&d.program, d.function),
             from: d.from.to_hex(),
             to: d.to.to_hex(),

@@ -118,7 +118,6 @@ impl CographServer {
             released: released
                 .iter()
                 .map(|(f, m)| ReleasedView {
-                    function_id: f.0,
                     function: views::function_name(&program, *f),
                     mode: views::mode(*m),
                 })
@@ -157,7 +156,6 @@ impl CographServer {
             .into_iter()
             .filter(|v| only.is_none_or(|f| f == v.function))
             .map(|v| LockView {
-                function_id: v.function.0,
                 function: views::function_name(&program, v.function),
                 holders: v
                     .holders

@@ -192,7 +192,6 @@ impl CographServer {
                 .map_err(|e| ToolFailure::internal(format!("run task: {e}")))?
                 .map_err(|e| self.fail(e))?;
         Ok(Out(RunFunctionResult {
-            function_id: id.0,
             function: views::function_name(&program, id),
             value: views::value_json(&outcome.value),
             literal: outcome.value.literal(),

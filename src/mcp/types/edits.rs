@@ -250,12 +250,6 @@ pub struct FunctionOutcomeView {
     pub merged: bool,
 }
 
-#[derive(Debug, Serialize, JsonSchema)]
-pub struct AliasView {
-    pub function_id: u64,
-    pub node: String,
-}
-
 /// What became of a propose_edit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
@@ -276,8 +270,9 @@ pub struct ProposeEditResult {
     pub functions: Vec<FunctionOutcomeView>,
     /// Functions incremental verification checked.
     pub verified: Vec<String>,
-    /// Where each `as` alias landed.
-    pub aliases: BTreeMap<String, AliasView>,
+    /// The node id each `as` alias got (`"$x": "%4"`, in the function of
+    /// the op that named it).
+    pub aliases: BTreeMap<String, String>,
     /// Your `request_id` was already committed at `revision`; nothing was
     /// applied again.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]

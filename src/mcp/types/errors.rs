@@ -21,11 +21,9 @@ pub struct ErrorDetails {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cycle: Option<Vec<AgentRef>>,
     /// Per stale function: the commits since your base, the diff, the
-    /// current text.
+    /// current text (one function for `too_many_conflicts`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub conflicts: Option<Vec<ConflictView>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub conflict: Option<ConflictView>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub n_conflicts: Option<u32>,
     /// The functions you have not read.
@@ -62,7 +60,7 @@ impl ErrorCode {
             ErrorCode::Deadlock => &["blocked", "cycle"],
             ErrorCode::LockExpired => &["function", "fencing_token", "expired_at"],
             ErrorCode::Conflict => &["conflicts"],
-            ErrorCode::TooManyConflicts => &["conflict", "n_conflicts"],
+            ErrorCode::TooManyConflicts => &["conflicts", "n_conflicts"],
             ErrorCode::ReadRequired => &["functions"],
             ErrorCode::VerificationFailed => &["diagnostics"],
             ErrorCode::InvalidEdit => &["op_index", "op", "suggestions"],

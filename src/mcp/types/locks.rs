@@ -69,7 +69,6 @@ pub struct AcquireLocksArgs {
 
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct GrantedView {
-    pub function_id: u64,
     pub function: String,
     pub mode: Mode,
     pub fencing_token: u64,
@@ -97,7 +96,6 @@ pub struct ReleaseLocksArgs {
 
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct ReleasedView {
-    pub function_id: u64,
     pub function: String,
     pub mode: Mode,
 }
@@ -123,7 +121,6 @@ pub struct LockStatusArgs {
 
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct LockView {
-    pub function_id: u64,
     pub function: String,
     pub holders: Vec<HolderView>,
     pub waiters: Vec<WaiterView>,

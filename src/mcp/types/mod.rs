@@ -232,12 +232,10 @@ pub struct HolderView {
     pub purpose: Option<String>,
     pub since: String,
     pub expires_at: String,
-    pub fencing_token: u64,
-    /// The holder's last activity (a call begun or ended); absent once it
-    /// has ended.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub last_active: Option<String>,
-    /// Seconds since then; 0 while a call of the holder is in flight.
+    /// Seconds since the holder's last activity (a call begun or ended); 0
+    /// while a call of it is in flight, absent once it has ended. Its
+    /// fencing token is not shown: a token is what its holder presents as
+    /// proof of the lock, so only the holder sees it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub idle_s: Option<u64>,
 }
@@ -256,7 +254,6 @@ pub struct WaiterView {
 
 #[derive(Clone, Debug, Serialize, JsonSchema)]
 pub struct BlockedView {
-    pub function_id: u64,
     pub function: String,
     /// Holders whose lock conflicts with the request.
     pub holders: Vec<HolderView>,
@@ -277,11 +274,13 @@ pub struct NodeView {
     pub inputs: Vec<String>,
 }
 
+/// A node whose op or inputs changed: its line in the text form before
+/// and after (`%3 = add %1, %2`).
 #[derive(Clone, Debug, Serialize, JsonSchema)]
 pub struct NodeChangeView {
     pub id: String,
-    pub before: NodeView,
-    pub after: NodeView,
+    pub before: String,
+    pub after: String,
 }
 
 #[derive(Clone, Debug, Serialize, JsonSchema)]
@@ -307,8 +306,9 @@ pub struct DiffView {
     /// `(n: i64) -> i64` before and after.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub signature: Option<TextChange>,
-    pub nodes_added: Vec<NodeView>,
-    pub nodes_removed: Vec<NodeView>,
+    /// Text-form lines, `%3 = add %1, %2`.
+    pub nodes_added: Vec<String>,
+    pub nodes_removed: Vec<String>,
     pub nodes_changed: Vec<NodeChangeView>,
     pub edges_added: Vec<EdgeView>,
     pub edges_removed: Vec<EdgeView>,
@@ -324,8 +324,9 @@ pub struct ChangeView {
     pub after: Option<String>,
 }
 
+/// A commit as a conflict names it: who, when, why, without the hashes.
 #[derive(Clone, Debug, Serialize, JsonSchema)]
-pub struct CommitView {
+pub struct CommitRef {
     pub revision: u64,
     pub time: String,
     pub agent_id: String,
@@ -333,12 +334,19 @@ pub struct CommitView {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub purpose: Option<String>,
     pub summary: String,
+}
+
+/// A commit as `history` shows it: [`CommitRef`] and every function it
+/// changed, with the hashes before and after.
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct CommitView {
+    #[serde(flatten)]
+    pub commit: CommitRef,
     pub changes: Vec<ChangeView>,
 }
 
 #[derive(Clone, Debug, Serialize, JsonSchema)]
 pub struct DiagnosticView {
-    pub function_id: u64,
     pub function: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub node: Option<String>,
@@ -350,7 +358,6 @@ pub struct DiagnosticView {
 
 #[derive(Clone, Debug, Serialize, JsonSchema)]
 pub struct ConflictView {
-    pub function_id: u64,
     pub function: String,
     /// The version your ops were written against.
     pub base: String,
@@ -358,7 +365,7 @@ pub struct ConflictView {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub current: Option<String>,
     /// The commits between base and current, oldest first.
-    pub commits: Vec<CommitView>,
+    pub commits: Vec<CommitRef>,
     /// Base → current.
     pub diff: DiffView,
     /// Why your ops could not be rebased onto current.

@@ -227,7 +227,6 @@ fn scalars(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
 
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct RunFunctionResult {
-    pub function_id: u64,
     pub function: String,
     /// The result: a number, a boolean, or null for unit (non-finite f64
     /// values as strings).
@@ -379,7 +378,6 @@ impl<'de> Deserialize<'de> for VersionArg {
 
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct DiffResult {
-    pub function_id: u64,
     pub function: String,
     pub from: String,
     pub to: String,
