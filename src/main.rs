@@ -16,8 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use cograph::eval::Budget;
 use cograph::graph::{program_to_json, render_program};
-use cograph::locks::Transport;
-use cograph::mcp::admin::{self, AdminRequest};
+use cograph::mcp::admin::{self, AdminImport, AdminRequest};
 use cograph::mcp::http::{self, HttpConfig, StatusReport};
 use cograph::mcp::hub::{self, Connections, HubInfo};
 use cograph::service::{Hub, HubConfig};
@@ -323,7 +322,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             file,
             data,
             replace,
-        } => runtime()?.block_on(import(&file, &data, replace)),
+        } => import(&file, &data, replace),
         Command::Export { data, format } => {
             let program = StoreReader::open(&data)?.program()?;
             if program.is_empty() {
@@ -365,6 +364,25 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// `cograph import FILE`: through the hub of `data` when one answers on its
+/// admin socket (one commit its agents see at once), else into the store
+/// opened here.
+fn import(file: &Path, data: &Path, replace: bool) -> anyhow::Result<ExitCode> {
+    let content =
+        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let dir = data_dir(data)?;
+    let source = file.display().to_string();
+    let summary = match admin::import(&dir, content.clone(), &source, replace)? {
+        Some(done) => done.summary(&source, true),
+        None => {
+            let done = program_files::import_here(&dir, &content, &source, replace)?;
+            AdminImport::from(&done).summary(&source, false)
+        }
+    };
+    eprintln!("{summary}");
+    Ok(ExitCode::SUCCESS)
 }
 
 /// An operator command sent to the running hub; its answer on stdout.
@@ -606,38 +624,4 @@ fn fetch_status(addr: &str, token: Option<&str>) -> anyhow::Result<StatusReport>
         bail!("{}", head.lines().next().unwrap_or(""));
     }
     Ok(serde_json::from_str(body)?)
-}
-
-async fn import(file: &Path, data: &Path, replace: bool) -> anyhow::Result<ExitCode> {
-    let program = read_program(file)?;
-    let dir = data_dir(data)?;
-    let hub = Hub::open(HubConfig::new(&dir)).context("cannot import")?;
-    let agent = hub.connect("import", Transport::InProcess);
-    let result = hub
-        .import(
-            agent.id(),
-            &program,
-            replace,
-            format!("import {}", file.display()),
-        )
-        .await;
-    drop(agent);
-    hub.shutdown().await;
-    let out = result.map_err(|e| anyhow::anyhow!("{e}"))?;
-    eprintln!(
-        "imported {} functions from {} at r{}{}{}",
-        program.len(),
-        file.display(),
-        out.commit.revision.map(|r| r.0).unwrap_or(0),
-        if out.exact {
-            " (ids and counters as in the file)"
-        } else {
-            " (new function ids: the store already had functions)"
-        },
-        match out.n_replaced {
-            0 => String::new(),
-            n => format!("; {n} replaced"),
-        }
-    );
-    Ok(ExitCode::SUCCESS)
 }

@@ -1,5 +1,6 @@
 //! The CLI's commands on program files (`check`, `run`, `fmt`, `import`):
-//! reading a file, reporting its diagnostics, running a function of it.
+//! reading a file, reporting its diagnostics, running a function of it,
+//! importing it into a store no hub holds.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -8,6 +9,8 @@ use anyhow::{Context, bail};
 
 use cograph::eval::{self, Budget};
 use cograph::graph::{FunctionRef, Program, Value, load_program};
+use cograph::service::{Hub, HubConfig, HubError, ImportOutcome};
+use cograph::store::StoreError;
 use cograph::verify::verify_all;
 
 pub fn read_program(path: &Path) -> anyhow::Result<Program> {
@@ -23,10 +26,11 @@ pub fn report_diagnostics(source: &Path, program: &Program) -> anyhow::Result<Ex
     }
     if diagnostics.is_empty() {
         eprintln!(
-            "{}: {} functions, {} nodes, no diagnostics",
+            "{}: {} functions, {} nodes, root {}, no diagnostics",
             source.display(),
             program.len(),
-            program.n_nodes()
+            program.n_nodes(),
+            program.root_hash()
         );
         Ok(ExitCode::SUCCESS)
     } else {
@@ -74,4 +78,30 @@ pub fn run_function(
             Ok(ExitCode::FAILURE)
         }
     }
+}
+
+/// `cograph import FILE` when no hub answers for the directory: opens the
+/// store here and runs the hub's `import_file`, which the running hub runs
+/// too (over its admin socket), so both paths parse, refuse and report
+/// alike.
+pub fn import_here(
+    dir: &Path,
+    content: &str,
+    source: &str,
+    replace: bool,
+) -> anyhow::Result<ImportOutcome> {
+    super::runtime()?.block_on(async {
+        let hub = match Hub::open(HubConfig::new(dir)) {
+            Ok(hub) => hub,
+            // The store is held, but by no hub that takes imports.
+            Err(HubError::Store(StoreError::InUse { path })) => bail!(
+                "the data directory {} is in use by a cograph process that takes no imports (`cograph stdio --standalone`, or a hub still starting); try again once it has exited or its hub answers",
+                path.display()
+            ),
+            Err(e) => return Err(anyhow::Error::new(e).context("cannot import")),
+        };
+        let result = hub.import_file(content, source, replace).await;
+        hub.shutdown().await;
+        result.map_err(|e| anyhow::anyhow!("{e}"))
+    })
 }

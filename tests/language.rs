@@ -423,3 +423,44 @@ async fn a_bare_name_suggests_its_qualified_name() {
         assert_eq!(program_state(&alice).await, before);
     }
 }
+
+/// The reference shows a program file with a stated id and a `next #N`
+/// line; it loads as it says, and `cograph export`'s renderer writes it
+/// back byte for byte. Tools show functions without ids, and a whole
+/// function given to `replace_body` may state its own id but no other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_reference_explains_ids_in_program_files() {
+    use cograph::graph::reference::{FILE_EXAMPLE_ID, FILE_EXAMPLE_NEXT};
+    use cograph::graph::{load_program_text, render_program};
+    let s = Server::start().await;
+    let alice = s.in_process("alice").await;
+    let (text, _) = read_reference(&alice).await;
+    let file = blocks(&text, "text")
+        .into_iter()
+        .find(|b| b.starts_with("fn #"))
+        .expect("a program-file example");
+    let program = load_program_text(&file).expect("the program-file example loads");
+    assert!(program.get(FILE_EXAMPLE_ID).is_some(), "{file}");
+    assert_eq!(program.next_function_id().0, FILE_EXAMPLE_NEXT, "{file}");
+    assert!(
+        file.contains(&format!("\nnext #{FILE_EXAMPLE_NEXT}\n")),
+        "{file}"
+    );
+    assert_eq!(render_program(&program), file);
+
+    let f = read(&alice, "demo::f").await;
+    let shown = f["text"].as_str().unwrap().to_string();
+    assert!(
+        shown.starts_with("fn demo::f("),
+        "tools show no id: {shown}"
+    );
+    let id = f["id"].as_u64().unwrap();
+    let stating = |n: u64| shown.replacen("fn ", &format!("fn #{n} "), 1);
+    let replace = |text: String| json!([{"replace_body": {"function": "demo::f", "text": text}}]);
+    let m = message(&invalid_edit(&alice, replace(stating(id + 1))).await);
+    assert!(
+        m.contains(&format!("states #{}", id + 1)) && m.contains(&format!("is #{id}")),
+        "{m}"
+    );
+    ok(&call(&alice, "propose_edit", json!({"ops": replace(stating(id))})).await);
+}

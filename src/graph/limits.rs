@@ -12,6 +12,11 @@ pub const MAX_INPUTS_PER_NODE: usize = 256;
 pub const MAX_PARAMS: usize = 64;
 pub const MAX_DOC_BYTES: usize = 16 * 1024;
 pub const MAX_NAME_BYTES: usize = 200;
+/// The highest function id a program file may state: 2^53, the largest
+/// integer every JSON reader (JavaScript's too) keeps exactly, since ids
+/// travel to clients as JSON numbers. The hub hands ids out one by one, so
+/// only a file can ask for one this high.
+pub const MAX_FUNCTION_ID: u64 = 1 << 53;
 
 type OpResult<T> = Result<T, EditErrorKind>;
 

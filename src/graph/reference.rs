@@ -7,9 +7,13 @@
 
 use std::fmt::Write as _;
 
+use std::sync::Arc;
+
+use super::file::render_program;
 use super::function::{Function, Param, QualifiedName, Signature};
-use super::ids::{FunctionId, NodeId};
+use super::ids::{FunctionId, NodeId, Revision};
 use super::op::{OPS, Op};
+use super::program::{FunctionEntry, Program};
 use super::text::render_function;
 use super::types::{Type, Value};
 
@@ -53,6 +57,32 @@ pub fn worked_example_text() -> String {
     render_function(&f, &|id| (id == EXAMPLE_ID).then(|| name.clone()))
 }
 
+/// The id and the function-id counter of the program-file example: ids 1,
+/// 2 and 4 belonged to functions since deleted.
+pub const FILE_EXAMPLE_ID: FunctionId = FunctionId(3);
+pub const FILE_EXAMPLE_NEXT: u64 = 5;
+
+/// A program file with one function, `demo::one` at id 3, and the
+/// function-id counter at 5, as `cograph export` writes it.
+pub fn program_file_example() -> String {
+    let mut f = Function::new(
+        QualifiedName::new("demo::one").expect("a valid name"),
+        Signature {
+            params: vec![],
+            returns: Type::I64,
+        },
+    );
+    let one = f.push_node(Op::Const(Value::I64(1)), vec![]);
+    f.push_node(Op::Return, vec![one]);
+    let mut program = Program::new();
+    program.put(
+        FILE_EXAMPLE_ID,
+        FunctionEntry::new(Arc::new(f), Revision(0)),
+    );
+    program.reserve_function_ids(FILE_EXAMPLE_NEXT);
+    render_program(&program)
+}
+
 /// The op table as a markdown table, one row per op of [`OPS`].
 pub fn op_table() -> String {
     let mut out = String::from(
@@ -75,6 +105,7 @@ pub fn op_table() -> String {
 pub fn language_markdown() -> String {
     let types: Vec<String> = Type::ALL.iter().map(|t| format!("`{t}`")).collect();
     let example = worked_example_text();
+    let file_example = program_file_example();
     let node = |id: u32| NodeId(id).to_string();
     format!(
         "## Programs\n\n\
@@ -86,7 +117,8 @@ data flows along those inputs, without cycles. Types: {types}.\n\n\
 Tools show functions in this form and accept it wherever a whole body or \
 function is given:\n\n\
 ```text\n\
-function = doc* \"fn\" module::name \"(\" [param {{\",\" param}}] \")\" \"->\" type \"{{\"\n\
+program  = function* [\"next\" #N]         (a program file: import, export, check, fmt)\n\
+function = doc* \"fn\" [#id] module::name \"(\" [param {{\",\" param}}] \")\" \"->\" type \"{{\"\n\
            node* [\"next\" %N]\n\
            \"}}\"\n\
 doc      = \"///\" text                  (one line of the doc)\n\
@@ -108,6 +140,14 @@ A worked example:\n\n\
 `{p}` is the parameter `n`; `{lt}` is `n < 2`; `{c1}` and `{c2}` call the \
 function itself; `{iff}` chooses `n` or the sum, running only the chosen \
 branch; `{ret}` returns it.\n\n\
+A program file (`cograph export` writes one; `import`, `check`, `run` and \
+`fmt` read them) is functions one after another. Its headers state each \
+function's id, `fn #7 math::fib(n: i64) -> i64 {{` (every header or none; \
+with none, ids are 1, 2, ... in file order), and a last line `next #N` \
+gives the next function id when functions were deleted, so a program \
+comes back with the same ids. Tools show and take a function without its \
+id; a whole function given to `replace_body` may state only its own:\n\n\
+```text\n{file_example}```\n\n\
 ## Ops\n\n\
 Arity is the number of inputs; `call` takes one input per parameter of the \
 callee.\n\n{table}",
@@ -149,6 +189,17 @@ mod tests {
         assert_eq!(op(7), Op::Call(EXAMPLE_ID));
         assert_eq!(op(9), Op::If);
         assert_eq!(op(10), Op::Return);
+    }
+
+    #[test]
+    fn the_program_file_example_states_its_id_and_counter() {
+        let text = program_file_example();
+        assert!(text.starts_with("fn #3 demo::one() -> i64 {\n"), "{text}");
+        assert!(text.ends_with("}\n\nnext #5\n"), "{text}");
+        let program = crate::graph::load_program_text(&text).unwrap();
+        assert!(program.get(FILE_EXAMPLE_ID).is_some());
+        assert_eq!(program.next_function_id().0, FILE_EXAMPLE_NEXT);
+        assert!(language_markdown().contains(&text));
     }
 
     #[test]

@@ -6,7 +6,8 @@
 //! a variant (and its arm in `answer`).
 //!
 //! This file carries requests and shows answers; what an action does is
-//! decided in `service::operator`.
+//! decided in `service::operator`, and what an import does in
+//! `service::import`.
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::fs::PermissionsExt;
@@ -22,13 +23,24 @@ use tokio_util::sync::CancellationToken;
 
 use super::convert;
 use crate::service::time::rfc3339;
-use crate::service::{ActionReport, Hub};
+use crate::service::{ActionReport, Hub, ImportOutcome};
 use crate::store::OperatorEvent;
 
 pub const ADMIN_SOCKET_FILE: &str = "admin.sock";
 
-/// The longest request line the hub reads; a longer one is refused.
-const MAX_LINE: usize = 64 * 1024;
+/// The longest request line the hub reads; a longer one is refused. An
+/// `import` line carries a whole program file (a 600-function program is
+/// about 60 KiB of text, JSON escaping adds more), so the bound is set by
+/// the largest program one would load, not by the small commands. It is
+/// still a bound: the line is held in memory whole. Only the hub's own
+/// user can connect (the socket is 0600), so it guards against mistakes,
+/// not against strangers.
+const MAX_LINE: usize = 64 * 1024 * 1024;
+
+/// How long the client waits for the hub's answer to a command, and to an
+/// import (which parses, verifies and commits a whole program).
+const COMMAND_WAIT: Duration = Duration::from_secs(30);
+const IMPORT_WAIT: Duration = Duration::from_secs(600);
 
 /// One operator command.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -40,6 +52,63 @@ pub enum AdminRequest {
     EndAgent { agent: String },
     /// Break every lock on a function (by id or qualified name).
     BreakLock { function: String },
+    /// Import a program file (`content`, text or JSON) as one commit.
+    /// `source` names it in errors and in the commit's purpose; `replace`
+    /// replaces functions whose names exist instead of refusing.
+    Import {
+        content: String,
+        source: String,
+        replace: bool,
+    },
+}
+
+/// What an import did, as `import` answers (and as the CLI reports an
+/// import it ran itself).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdminImport {
+    /// The commit's revision; `None` if the import changed nothing.
+    pub revision: Option<u64>,
+    pub n_functions: usize,
+    /// Function ids, node ids and counters are exactly the file's.
+    pub exact: bool,
+    pub n_replaced: usize,
+}
+
+impl From<&ImportOutcome> for AdminImport {
+    fn from(out: &ImportOutcome) -> AdminImport {
+        AdminImport {
+            revision: out.commit.revision.map(|r| r.0),
+            n_functions: out.n_functions,
+            exact: out.exact,
+            n_replaced: out.n_replaced,
+        }
+    }
+}
+
+impl AdminImport {
+    /// `imported 600 functions from big.cg through the running hub at r12
+    /// (ids and counters as in the file)`.
+    pub fn summary(&self, source: &str, through_hub: bool) -> String {
+        format!(
+            "imported {} functions from {source}{} at r{}{}{}",
+            self.n_functions,
+            if through_hub {
+                " through the running hub"
+            } else {
+                ""
+            },
+            self.revision.unwrap_or(0),
+            if self.exact {
+                " (ids and counters as in the file)"
+            } else {
+                " (new function ids: the store already had functions)"
+            },
+            match self.n_replaced {
+                0 => String::new(),
+                n => format!("; {n} replaced"),
+            }
+        )
+    }
 }
 
 /// A connected agent, as `agents` answers.
@@ -75,6 +144,7 @@ pub struct AdminEvent {
 pub enum AdminReply {
     Agents { agents: Vec<AdminAgent> },
     Done { events: Vec<AdminEvent> },
+    Imported(AdminImport),
     Error { message: String },
 }
 
@@ -190,6 +260,18 @@ async fn answer(hub: &Arc<Hub>, request: AdminRequest, operator: &str) -> AdminR
         AdminRequest::BreakLock { function } => {
             hub.operator_break_lock(&function, operator).await.map(done)
         }
+        AdminRequest::Import {
+            content,
+            source,
+            replace,
+        } => {
+            return match hub.import_file(&content, &source, replace).await {
+                Ok(out) => AdminReply::Imported(AdminImport::from(&out)),
+                Err(e) => AdminReply::Error {
+                    message: e.to_string(),
+                },
+            };
+        }
     };
     result.unwrap_or_else(|e| AdminReply::Error {
         message: e.to_string(),
@@ -226,14 +308,31 @@ fn agents(hub: &Hub) -> Vec<AdminAgent> {
         .collect()
 }
 
+/// The admin socket of `dir`'s hub, if one answers there (a socket file
+/// left by a killed hub refuses the connection).
+fn connect(dir: &Path) -> Option<std::os::unix::net::UnixStream> {
+    std::os::unix::net::UnixStream::connect(dir.join(ADMIN_SOCKET_FILE)).ok()
+}
+
 /// Sends one request to the hub of `dir` and returns its answer. Fails
 /// with `no_hub` in the message when no hub runs there.
 pub fn request(dir: &Path, request: &AdminRequest, no_hub: &str) -> anyhow::Result<AdminReply> {
-    let path = dir.join(ADMIN_SOCKET_FILE);
-    let Ok(mut stream) = std::os::unix::net::UnixStream::connect(&path) else {
+    let Some(stream) = connect(dir) else {
         bail!("no hub is running for {}; {no_hub}", dir.display());
     };
-    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+    exchange(stream, request)
+}
+
+/// Sends `request` on `stream` and reads the one answer line.
+fn exchange(
+    mut stream: std::os::unix::net::UnixStream,
+    request: &AdminRequest,
+) -> anyhow::Result<AdminReply> {
+    let wait = match request {
+        AdminRequest::Import { .. } => IMPORT_WAIT,
+        _ => COMMAND_WAIT,
+    };
+    stream.set_read_timeout(Some(wait))?;
     let mut line = serde_json::to_vec(request)?;
     line.push(b'\n');
     stream.write_all(&line)?;
@@ -247,10 +346,14 @@ pub fn request(dir: &Path, request: &AdminRequest, no_hub: &str) -> anyhow::Resu
 /// Runs an operator command against the hub of `dir` and returns what to
 /// print, or the hub's refusal as an error.
 pub fn run(dir: &Path, command: AdminRequest) -> anyhow::Result<String> {
-    let no_hub = match &command {
-        AdminRequest::Agents => "no agents are connected",
-        AdminRequest::EndAgent { .. } => "nothing to end",
-        AdminRequest::BreakLock { .. } => "no locks to break",
+    let (no_hub, source) = match &command {
+        AdminRequest::Agents => ("no agents are connected", ""),
+        AdminRequest::EndAgent { .. } => ("nothing to end", ""),
+        AdminRequest::BreakLock { .. } => ("no locks to break", ""),
+        AdminRequest::Import { source, .. } => (
+            "`cograph import` opens the store itself then",
+            source.as_str(),
+        ),
     };
     match request(dir, &command, no_hub)? {
         AdminReply::Error { message } => bail!("{message}"),
@@ -259,6 +362,31 @@ pub fn run(dir: &Path, command: AdminRequest) -> anyhow::Result<String> {
             .iter()
             .map(|e| format!("{}\n", event_line(e)))
             .collect()),
+        AdminReply::Imported(import) => Ok(format!("{}\n", import.summary(source, true))),
+    }
+}
+
+/// Imports a program file through the running hub of `dir`: `None` when no
+/// hub answers there (the caller then opens the store itself), the import
+/// otherwise, or the hub's refusal as an error.
+pub fn import(
+    dir: &Path,
+    content: String,
+    source: &str,
+    replace: bool,
+) -> anyhow::Result<Option<AdminImport>> {
+    let Some(stream) = connect(dir) else {
+        return Ok(None);
+    };
+    let request = AdminRequest::Import {
+        content,
+        source: source.to_string(),
+        replace,
+    };
+    match exchange(stream, &request)? {
+        AdminReply::Imported(import) => Ok(Some(import)),
+        AdminReply::Error { message } => bail!("{message}"),
+        other => bail!("the hub answered an import with {other:?}"),
     }
 }
 

@@ -70,6 +70,13 @@ impl Served {
     pub fn cli(&self, args: &[&str]) -> CliRun {
         cli(args, self.data())
     }
+
+    /// Kills the hub with SIGKILL and waits for it, leaving what a crashed
+    /// hub leaves: hub.json and its sockets, with nobody answering.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 impl Drop for Served {

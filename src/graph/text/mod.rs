@@ -19,6 +19,12 @@
 //! start with `//` (but not `///`) are comments. For every function,
 //! `parse(render(f)) == f` when both sides resolve names the same way.
 //!
+//! A program file may state each function's id in its header
+//! (`fn #7 math::fib(n: i64) -> i64 {`, the `#N` that `call #17` uses) and
+//! end with a `next #N` line when the function-id counter is above the
+//! highest id; `file.rs` gives those meaning. The form tools show and take
+//! for one function states no id.
+//!
 //! Parsing is split in two: text → [`FunctionText`] (names unresolved, no
 //! program needed), then [`FunctionText::resolve`] against the program's
 //! names (`parse.rs`). Errors name the line and column and what was
@@ -153,9 +159,21 @@ pub fn render_node(
     line
 }
 
-/// Renders a function in the text form, ending with a newline.
+/// Renders a function in the text form, ending with a newline. The header
+/// states no id: this is the form tools show and take, where the function
+/// is named by the call.
 pub fn render_function(
     f: &Function,
+    name_of: &dyn Fn(FunctionId) -> Option<QualifiedName>,
+) -> String {
+    render_function_as(f, None, name_of)
+}
+
+/// Renders a function with its id in the header when `id` is given
+/// (`fn #7 math::fib(n: i64) -> i64 {`), as program files write it.
+pub fn render_function_as(
+    f: &Function,
+    id: Option<FunctionId>,
     name_of: &dyn Fn(FunctionId) -> Option<QualifiedName>,
 ) -> String {
     let mut out = String::new();
@@ -168,7 +186,11 @@ pub fn render_function(
             }
         }
     }
-    writeln!(out, "fn {}{} {{", f.name, f.signature).expect("write to string");
+    out.push_str("fn ");
+    if let Some(id) = id {
+        write!(out, "{id} ").expect("write to string");
+    }
+    writeln!(out, "{}{} {{", f.name, f.signature).expect("write to string");
     for (id, node) in &f.nodes {
         writeln!(out, "  {}", render_node(*id, node, name_of)).expect("write to string");
     }
@@ -182,7 +204,7 @@ pub fn render_function(
 mod parse;
 
 pub use parse::{
-    BodyText, FunctionText, NodeText, parse_body, parse_function, parse_function_text,
+    BodyText, FunctionText, NodeText, ProgramText, parse_body, parse_function, parse_function_text,
     parse_functions, parse_op, parse_type,
 };
 
@@ -377,6 +399,46 @@ mod tests {
     #[test]
     fn several_functions_with_comments() {
         let text = format!("// a comment\n\n{}\n// between\n{}", fib_text(), fib_text());
-        assert_eq!(parse_functions(&text).unwrap().len(), 2);
+        assert_eq!(parse_functions(&text).unwrap().functions.len(), 2);
+    }
+
+    #[test]
+    fn a_stated_id_renders_and_parses_back() {
+        let f = parse_function(fib_text(), &resolve_fib).unwrap();
+        let text = render_function_as(&f, Some(FunctionId(7)), &fib_names);
+        assert!(
+            text.contains("\nfn #7 math::fib(n: i64) -> i64 {\n"),
+            "{text}"
+        );
+        let parsed = parse_function_text(&text).unwrap();
+        assert_eq!(parsed.id, Some(FunctionId(7)));
+        assert_eq!(parsed.resolve(&resolve_fib).unwrap(), f);
+        assert_eq!(parse_function_text(fib_text()).unwrap().id, None);
+    }
+
+    #[test]
+    fn a_program_ends_with_at_most_one_next_line() {
+        let text = format!("{}\n// the counter\nnext #9\n", fib_text());
+        let program = parse_functions(&text).unwrap();
+        assert_eq!(program.functions.len(), 1);
+        assert_eq!(program.next, Some((9, 17)));
+        let after = |tail: &str| parse_functions(&format!("{}{tail}", fib_text())).unwrap_err();
+        let cases = [
+            (
+                "function_after_next",
+                "next #9\nfn a::g() -> i64 {\n}\n",
+                16,
+                1,
+            ),
+            ("second_next", "next #9\nnext #10\n", 16, 1),
+            ("node_id_not_function_id", "next %9\n", 15, 6),
+            ("trailing", "next #9 x\n", 15, 9),
+            ("id_without_space", "fn #7a::g() -> i64 {\n}\n", 15, 6),
+            ("id_not_a_number", "fn #x a::g() -> i64 {\n}\n", 15, 5),
+        ];
+        for (name, tail, line, column) in cases {
+            let e = after(tail);
+            assert_eq!((e.line, e.column), (line, column), "{name}: {e}");
+        }
     }
 }

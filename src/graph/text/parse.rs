@@ -34,6 +34,8 @@ pub struct BodyText {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FunctionText {
     pub doc: Option<String>,
+    /// The id the header states (`fn #7 math::fib(...)`), if it states one.
+    pub id: Option<FunctionId>,
     pub name: QualifiedName,
     pub signature: Signature,
     pub body: BodyText,
@@ -123,15 +125,50 @@ pub fn parse_function(
     parse_function_text(text)?.resolve(resolve)
 }
 
+/// A program file as written: its functions in file order, and its
+/// `next #N` line if it had one.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ProgramText {
+    pub functions: Vec<FunctionText>,
+    /// The function-id counter `next #N` states, and the line it is on.
+    pub next: Option<(u64, usize)>,
+}
+
 /// Parses a program file: any number of functions, with blank and comment
-/// lines between them.
-pub fn parse_functions(text: &str) -> Result<Vec<FunctionText>, ParseError> {
+/// lines between them, then optionally one `next #N` line (like a body's
+/// `next %N`, it comes last).
+pub fn parse_functions(text: &str) -> Result<ProgramText, ParseError> {
     let mut p = Parser::new(text);
-    let mut out = Vec::new();
-    while let Some(f) = p.function()? {
-        out.push(f);
+    let mut out = ProgramText::default();
+    loop {
+        p.skip_blank_and_comments();
+        let Some(line) = p.peek_line() else {
+            return Ok(out);
+        };
+        let line_no = p.line_no;
+        let mut c = Cursor::new(line, line_no);
+        c.skip_ws();
+        if out.next.is_some() {
+            return Err(c.error("the end of the program after the `next #N` line"));
+        }
+        if c.word() == "next" {
+            c.keyword("next", "`next #N`")?;
+            c.skip_ws();
+            c.expect_char('#', "a function id like `#7` after `next`")?;
+            let next = c.number("a function id after `#`")?;
+            c.skip_ws();
+            if !c.at_end() {
+                return Err(c.error("end of line after `next #N`"));
+            }
+            out.next = Some((next, line_no));
+            p.advance();
+            continue;
+        }
+        match p.function()? {
+            Some(f) => out.functions.push(f),
+            None => return Ok(out),
+        }
     }
-    Ok(out)
 }
 
 /// Parses a body given on its own: node lines and an optional `next` line,
@@ -255,6 +292,13 @@ impl<'a> Parser<'a> {
         c.skip_ws();
         c.keyword("fn", "`fn module::name(params) -> type {`")?;
         c.require_ws("a space after `fn`")?;
+        let id = if c.eat('#') {
+            let id = c.number("a function id after `#`")?;
+            c.require_ws("a space after the function id")?;
+            Some(FunctionId(id))
+        } else {
+            None
+        };
         let name = c.qualified_name()?;
         c.skip_ws();
         c.expect_char('(', "`(` opening the parameter list")?;
@@ -293,6 +337,7 @@ impl<'a> Parser<'a> {
         let body = self.body_lines(true)?;
         Ok(Some(FunctionText {
             doc,
+            id,
             name,
             signature: Signature { params, returns },
             body,
