@@ -469,3 +469,37 @@ fn an_existing_shared_data_directory_is_warned_about_and_its_files_are_private()
     );
     assert_eq!(db_mode, 0o600);
 }
+
+/// `cograph serve` on an empty store says how to load a program (issue 11,
+/// section 5); it used to start without a word about it.
+#[test]
+fn serve_on_an_empty_store_says_how_to_load_a_program() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let mut child = Command::new(EXE)
+        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+        .arg(dir.path())
+        .env("COGRAPH_LOG", "info")
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::null())
+        .stderr(log.reopen().unwrap())
+        .spawn()
+        .unwrap();
+    wait_for_hub(dir.path(), child.id());
+    // hub.json is written just before the message: give it a moment.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut stderr = String::new();
+    while std::time::Instant::now() < deadline {
+        stderr = std::fs::read_to_string(log.path()).unwrap();
+        if stderr.contains("the program is empty") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        stderr.contains("the program is empty") && stderr.contains("cograph import FILE"),
+        "{stderr}"
+    );
+}
