@@ -13,16 +13,19 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use cograph::graph::FunctionId;
-use cograph::locks::{AgentId, LockConfig, LockMode, LockRequest, LockTable, LockTarget};
+use cograph::locks::{
+    AgentId, LockConfig, LockMode, LockRequest, LockTable, LockTarget, ModuleName, Resource,
+};
 use dashmap::DashMap;
 
 fn request(agent: u64, function: u64) -> LockRequest {
     LockRequest {
         agent: AgentId(agent),
-        targets: vec![LockTarget {
-            function: FunctionId(function),
-            mode: LockMode::Write,
-        }],
+        targets: vec![LockTarget::function(
+            FunctionId(function),
+            ModuleName::parse("bench").unwrap(),
+            LockMode::Write,
+        )],
         ttl: None,
         purpose: None,
     }
@@ -40,7 +43,7 @@ fn lock_round(table: &LockTable, requests: &[LockRequest], n: u64) -> Duration {
     for i in 0..n {
         let f = i % 1024;
         black_box(table.try_acquire(&requests[f as usize]).unwrap());
-        black_box(table.release(AgentId(1), Some(&[FunctionId(f)])));
+        black_box(table.release(AgentId(1), Some(&[Resource::Function(FunctionId(f))])));
     }
     start.elapsed() / n as u32
 }
@@ -88,7 +91,7 @@ fn throughput(agents: u64, shared: bool, limit: Duration) -> (f64, f64) {
                         .wrapping_add(1442695040888963407);
                     let f = if shared { 1 + (x >> 33) % 4 } else { 1000 + a };
                     if table.try_acquire(&request(a + 1, f)).is_ok() {
-                        table.release(AgentId(a + 1), Some(&[FunctionId(f)]));
+                        table.release(AgentId(a + 1), Some(&[Resource::Function(FunctionId(f))]));
                         ok += 1;
                     }
                     n += 1;

@@ -1,6 +1,7 @@
 //! Lock table behaviour in time, on tokio's paused clock: leases that
-//! lapse, waiters granted from the queue, fairness to writers, deadlock
-//! refusal, and waiters that leave (timeout, cancel, drop, agent end).
+//! lapse (on functions, below directories, of semaphores' permits),
+//! waiters granted from the queue, fairness to writers, deadlock refusal,
+//! and waiters that leave (timeout, cancel, drop, agent end).
 
 #[path = "common/locks.rs"]
 mod locks_support;
@@ -10,9 +11,10 @@ use std::time::Duration;
 
 use cograph::graph::FunctionId;
 use cograph::locks::{
-    AcquireError, AgentId, LeaseCheck, LockConfig, LockMode, LockRequest, LockTable,
+    AcquireError, AgentId, Claim, LeaseCheck, LockConfig, LockMode, LockRequest, LockTable,
+    LockTarget, Resource, ResourceName, ResourcePath,
 };
-use locks_support::{req, settle};
+use locks_support::{fun, module, req, req_for, settle};
 use tokio_util::sync::CancellationToken;
 
 const W: LockMode = LockMode::Write;
@@ -51,13 +53,13 @@ async fn refused_as_deadlock(t: &LockTable, r: LockRequest) -> Vec<AgentId> {
     let AcquireError::Deadlock { cycle, .. } = err else {
         panic!("{err:?}")
     };
-    cycle
+    cycle.agents
 }
 
 fn queue(t: &LockTable, f: u64) -> Vec<u64> {
     t.status()
         .into_iter()
-        .find(|v| v.function == FunctionId(f))
+        .find(|v| v.resource == fun(f))
         .map(|v| v.waiters.iter().map(|w| w.agent.0).collect())
         .unwrap_or_default()
 }
@@ -67,10 +69,7 @@ async fn an_expired_lease_neither_blocks_nor_authorises_before_any_sweep() {
     // No sweeper runs in this test.
     let t = table();
     t.try_acquire(&req(1, &[(1, W)], Some(100))).unwrap();
-    assert!(matches!(
-        t.lease(AgentId(1), FunctionId(1)),
-        LeaseCheck::Live(_)
-    ));
+    assert!(matches!(t.lease(AgentId(1), &fun(1)), LeaseCheck::Live(_)));
     assert!(t.try_acquire(&req(2, &[(1, R)], None)).is_err());
     tokio::time::advance(Duration::from_millis(99)).await;
     assert!(
@@ -80,12 +79,15 @@ async fn an_expired_lease_neither_blocks_nor_authorises_before_any_sweep() {
     tokio::time::advance(Duration::from_millis(1)).await;
     // The instant it expires: no authority, no blocking.
     assert!(matches!(
-        t.lease(AgentId(1), FunctionId(1)),
+        t.lease(AgentId(1), &fun(1)),
         LeaseCheck::Expired { .. }
     ));
     assert!(
-        t.conflicting_holders(AgentId(2), FunctionId(1), W)
-            .is_empty()
+        t.conflicting_holders(
+            AgentId(2),
+            &LockTarget::function(FunctionId(1), module(), W)
+        )
+        .is_empty()
     );
     t.try_acquire(&req(2, &[(1, W)], None)).unwrap();
 }
@@ -101,15 +103,12 @@ async fn a_waiter_is_granted_when_the_holders_lease_expires() {
     tokio::time::advance(Duration::from_millis(100)).await;
     settle().await;
     let grant = waiter.await.unwrap().unwrap();
-    assert_eq!(grant.locks[0].function, FunctionId(1));
+    assert_eq!(grant.locks[0].resource, fun(1));
     assert!(matches!(
-        t.lease(AgentId(1), FunctionId(1)),
+        t.lease(AgentId(1), &fun(1)),
         LeaseCheck::Expired { .. }
     ));
-    assert!(matches!(
-        t.lease(AgentId(2), FunctionId(1)),
-        LeaseCheck::Live(_)
-    ));
+    assert!(matches!(t.lease(AgentId(2), &fun(1)), LeaseCheck::Live(_)));
 }
 
 #[tokio::test(start_paused = true)]
@@ -131,7 +130,7 @@ async fn continuously_arriving_readers_do_not_starve_a_waiting_writer() {
     }
     t.release(AgentId(1), None);
     settle().await;
-    assert_eq!(writer.await.unwrap().unwrap().locks[0].mode, W);
+    assert_eq!(writer.await.unwrap().unwrap().locks[0].claim, Claim::Write);
 }
 
 #[tokio::test(start_paused = true)]
@@ -214,7 +213,7 @@ async fn ending_an_agent_releases_its_locks_and_wakes_its_waiters() {
     let other = spawn_wait(&t, req(3, &[(2, W)], None), 60_000);
     settle().await;
     let ended = t.end_agent(AgentId(2));
-    assert_eq!(ended.released, vec![(FunctionId(2), W)]);
+    assert_eq!(ended.released, vec![(fun(2), Claim::Write)]);
     assert_eq!(ended.n_dequeued, 1);
     settle().await;
     assert_eq!(mine.await.unwrap().unwrap_err(), AcquireError::AgentEnded);
@@ -243,7 +242,7 @@ async fn fencing_tokens_rise_and_start_above_the_base() {
 #[tokio::test(start_paused = true)]
 async fn a_grant_racing_a_cancel_is_undone_exactly() {
     let t = table();
-    let f = FunctionId(1);
+    let f = LockTarget::function(FunctionId(1), module(), R);
     // Agent 2 reads f; agent 1 also reads, so 2's upgrade must wait.
     t.try_acquire(&req(1, &[(1, R)], None)).unwrap();
     let before = t.try_acquire(&req(2, &[(1, R)], Some(60_000))).unwrap();
@@ -256,10 +255,14 @@ async fn a_grant_racing_a_cancel_is_undone_exactly() {
     t.release(AgentId(1), None);
     cancel.cancel();
     assert_eq!(upgrade.await.unwrap().unwrap_err(), AcquireError::Cancelled);
-    let holders = t.holders(f);
+    let holders = t.holders(&f);
     assert_eq!(holders.len(), 1);
     assert_eq!(holders[0].agent, AgentId(2));
-    assert_eq!(holders[0].mode, R, "the abandoned upgrade was kept");
+    assert_eq!(
+        holders[0].claim,
+        Claim::Read,
+        "the abandoned upgrade was kept"
+    );
     assert_eq!(holders[0].token, before.token, "the old lease was replaced");
     assert_eq!(holders[0].expires_at, before.locks[0].expires_at);
 
@@ -270,6 +273,61 @@ async fn a_grant_racing_a_cancel_is_undone_exactly() {
     t.release(AgentId(2), None);
     cancel.cancel();
     assert_eq!(waiter.await.unwrap().unwrap_err(), AcquireError::Cancelled);
-    assert!(t.holders(f).is_empty());
+    assert!(t.holders(&f).is_empty());
     assert_eq!(t.n_waiting(), 0);
+}
+
+fn path(p: &str, mode: LockMode) -> LockTarget {
+    LockTarget::new(Resource::Path(ResourcePath::parse(p).unwrap()), mode)
+}
+
+fn permits(name: &str, n: u32, capacity: Option<u32>) -> LockTarget {
+    LockTarget::permits(ResourceName::parse(name).unwrap(), n, capacity)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_waiter_for_a_directory_is_granted_when_the_lease_below_lapses() {
+    let t = table();
+    let _sweeper = t.spawn_sweeper(CancellationToken::new());
+    t.try_acquire(&req_for(1, vec![path("src/net/tcp.rs", W)], Some(100)))
+        .unwrap();
+    let dir = spawn_wait(&t, req_for(2, vec![path("src/", R)], None), 10_000);
+    settle().await;
+    assert_eq!(t.n_waiting(), 1);
+    tokio::time::advance(Duration::from_millis(100)).await;
+    settle().await;
+    let grant = dir.await.unwrap().unwrap();
+    assert_eq!(grant.locks[0].resource.to_string(), "path:src/");
+}
+
+/// A rate limit: permits held with the window as their lease and never
+/// released. The next caller waits for the oldest permit's window to end.
+#[tokio::test(start_paused = true)]
+async fn permits_held_for_a_window_free_themselves_at_its_end() {
+    let t = table();
+    let _sweeper = t.spawn_sweeper(CancellationToken::new());
+    for (agent, at_ms) in [(1, 0), (2, 400)] {
+        tokio::time::advance(Duration::from_millis(at_ms)).await;
+        t.try_acquire(&req_for(
+            agent,
+            vec![permits("api", 1, Some(2))],
+            Some(1000),
+        ))
+        .unwrap();
+    }
+    let third = spawn_wait(
+        &t,
+        req_for(3, vec![permits("api", 1, None)], Some(1000)),
+        10_000,
+    );
+    settle().await;
+    tokio::time::advance(Duration::from_millis(599)).await;
+    settle().await;
+    assert!(!third.is_finished(), "both windows still open");
+    tokio::time::advance(Duration::from_millis(1)).await;
+    settle().await;
+    let grant = third.await.unwrap().unwrap();
+    assert_eq!(grant.locks[0].claim, Claim::Permits(1));
+    let name = ResourceName::parse("api").unwrap();
+    assert_eq!(t.capacity(&name), Some(2));
 }

@@ -1,5 +1,6 @@
-//! The lock table: per-function read/write locks with all-or-nothing
-//! batches, FIFO queues, leases, fencing tokens and deadlock refusal.
+//! The lock table: read/write locks on functions, modules, paths and named
+//! resources, and permits of semaphores, with all-or-nothing batches, FIFO
+//! queues, leases, fencing tokens and deadlock refusal.
 //! `LockTable` is the state (`state.rs`) behind one mutex, read with one
 //! clock; this file holds that mutex, the clock, the poison policy and the
 //! operations that answer at once. Waiting in the queues and the sweeper
@@ -7,7 +8,7 @@
 //! here decides who gets a lock.
 //!
 //! One `std::sync::Mutex` guards the whole table. A batch must see a
-//! consistent view of several functions to be granted all-or-nothing, and a
+//! consistent view of several resources to be granted all-or-nothing, and a
 //! single short critical section (no IO, no `.await`, no allocation beyond
 //! the grant itself) is the simplest design that is obviously right. It is
 //! a std mutex rather than a tokio one because it is never held across an
@@ -20,12 +21,13 @@ use tokio::sync::{Notify, watch};
 use tokio::time::Instant;
 
 use super::agents::AgentId;
+use super::resource::{Resource, ResourceName};
 use super::state::{self, Now, State};
 use super::types::{
-    AcquireError, BrokenLease, Denial, EndedAgent, FencingToken, Grant, HeldLock, HolderView,
-    LeaseCheck, LockConfig, LockMode, LockRequest, LockTarget, LockView,
+    AcquireError, BrokenLease, CapacityError, Claim, Denial, EndedAgent, FencingToken, Grant,
+    HeldLock, HolderView, InvalidRequest, LeaseCheck, LockConfig, LockRequest, LockTarget,
+    LockView,
 };
-use crate::graph::FunctionId;
 
 pub struct LockTable {
     state: Mutex<State>,
@@ -123,9 +125,7 @@ impl LockTable {
     pub(super) fn ttl(&self, ttl: Option<Duration>) -> Result<Duration, AcquireError> {
         let ttl = ttl.unwrap_or(self.config.default_ttl);
         if ttl.is_zero() {
-            return Err(AcquireError::Invalid(
-                "a lease needs a ttl above zero".into(),
-            ));
+            return Err(InvalidRequest::ZeroTtl.into());
         }
         Ok(ttl.min(self.config.max_ttl))
     }
@@ -141,17 +141,18 @@ impl LockTable {
         Ok(grant)
     }
 
-    /// Releases `functions` (or everything) held by `agent`, and forgets
-    /// their expired leases.
+    /// Releases `resources` (or everything) held by `agent`, and forgets
+    /// their expired leases. A resource is named by its identity alone (a
+    /// function by id, whatever its module).
     pub fn release(
         &self,
         agent: AgentId,
-        functions: Option<&[FunctionId]>,
-    ) -> Vec<(FunctionId, LockMode)> {
+        resources: Option<&[Resource]>,
+    ) -> Vec<(Resource, Claim)> {
         // No clock reading unless someone waits: removing a holder needs no
         // time, and a lease that lapsed a moment ago is removed all the same.
         let mut s = self.lock_state();
-        let released = s.release(agent, functions);
+        let released = s.release(agent, resources);
         if s.has_waiters() {
             let now = self.clock.now();
             s.pump(now);
@@ -170,69 +171,68 @@ impl LockTable {
         ended
     }
 
-    /// Breaks every lease on `function` at once (operator `break-lock`):
-    /// the holders' tokens stop authorising, and waiters are granted.
-    pub fn break_lock(&self, function: FunctionId) -> Vec<BrokenLease> {
+    /// Breaks every lease on exactly `resource` at once (operator
+    /// `break-lock`; locks above or below it stay): the holders' tokens
+    /// stop authorising, and waiters are granted.
+    pub fn break_lock(&self, resource: &Resource) -> Vec<BrokenLease> {
         let now = self.clock.now();
         let mut s = self.lock_state();
-        let broken = s.break_lock(function, now);
+        let broken = s.break_lock(resource, now);
         self.unlock(s);
         broken
     }
 
-    /// Releases those of `functions` that `agent` still holds under `token`
+    /// Releases those of `resources` that `agent` still holds under `token`
     /// (a grant whose answer never arrived); returns how many.
-    pub fn give_back(
-        &self,
-        agent: AgentId,
-        token: FencingToken,
-        functions: &[FunctionId],
-    ) -> usize {
+    pub fn give_back(&self, agent: AgentId, token: FencingToken, resources: &[Resource]) -> usize {
         let now = self.clock.now();
         let mut s = self.lock_state();
-        let n = s.give_back(agent, token, functions, now);
+        let n = s.give_back(agent, token, resources, now);
         self.unlock(s);
         n
     }
 
-    /// The agent's lease on a function, as of this instant.
-    pub fn lease(&self, agent: AgentId, function: FunctionId) -> LeaseCheck {
+    /// The agent's lease on a resource, as of this instant.
+    pub fn lease(&self, agent: AgentId, resource: &Resource) -> LeaseCheck {
         let now = self.clock.now();
-        self.lock_state().lease(agent, function, now)
+        self.lock_state().lease(agent, resource, now)
     }
 
-    /// Live holders other than `agent` whose mode conflicts with `mode`.
-    pub fn conflicting_holders(
-        &self,
-        agent: AgentId,
-        function: FunctionId,
-        mode: LockMode,
-    ) -> Vec<HolderView> {
-        let now = self.clock.now();
-        self.lock_state()
-            .holders(function, Some((agent, mode)), now)
+    /// Live holders other than `agent` in the way of `target` (a
+    /// directory or module above it included).
+    pub fn conflicting_holders(&self, agent: AgentId, target: &LockTarget) -> Vec<HolderView> {
+        self.held_against(agent, std::slice::from_ref(target))
+            .blocked
+            .into_iter()
+            .flat_map(|b| b.holders)
+            .collect()
     }
 
-    /// What a new request by `agent` for `mode` on each of `functions`
-    /// would be told now, for the functions that live holders of other
-    /// agents block (earlier waiters alone block a lock request, not an
-    /// optimistic edit): their holders, the waiters ahead and the place
-    /// the request would take. It only looks.
-    pub fn held_against(&self, agent: AgentId, functions: &[FunctionId], mode: LockMode) -> Denial {
-        let targets: Vec<LockTarget> = functions
-            .iter()
-            .map(|&function| LockTarget { function, mode })
-            .collect();
+    /// What a new request by `agent` for `targets` would be told now, for
+    /// the targets that live holders of other agents block (earlier
+    /// waiters alone block a lock request, not an optimistic edit): their
+    /// holders, the waiters ahead and the place the request would take. It
+    /// only looks.
+    ///
+    /// An edit of a function asks this with `LockTarget::function(id,
+    /// module, Write)`, so a lock on the function's module (or a module
+    /// above it) is honoured like one on the function. A structure change
+    /// inside a module (creating a function in it, moving one in or out)
+    /// asks it with a write target on the function inside that module, new
+    /// id or old: then only the module's holders (and the function's) are
+    /// in the way, not the holders of its other functions.
+    pub fn held_against(&self, agent: AgentId, targets: &[LockTarget]) -> Denial {
         let now = self.clock.now();
-        let mut denial = self.lock_state().denial(agent, &targets, None, now);
+        let mut denial = self.lock_state().denial(agent, targets, None, now);
         denial.blocked.retain(|b| !b.holders.is_empty());
         denial
     }
 
-    /// Every live holder of a function.
-    pub fn holders(&self, function: FunctionId) -> Vec<HolderView> {
+    /// Every live holder that meets `target`'s resource, whatever its
+    /// claim: of it, of a resource above it, of resources below it.
+    pub fn holders(&self, target: &LockTarget) -> Vec<HolderView> {
         let now = self.clock.now();
-        self.lock_state().holders(function, None, now)
+        self.lock_state().holders(target, now)
     }
 
     /// Everything `agent` holds now.
@@ -241,10 +241,31 @@ impl LockTable {
         self.lock_state().held_by(agent, now)
     }
 
-    /// Every function with holders or waiters, in id order.
+    /// Every resource with holders or waiters of its own, in resource
+    /// order (kind, then name).
     pub fn status(&self) -> Vec<LockView> {
         let now = self.clock.now();
         self.lock_state().status(now)
+    }
+
+    /// A semaphore's capacity, if it has one yet.
+    pub fn capacity(&self, name: &ResourceName) -> Option<u32> {
+        self.lock_state().capacity(name)
+    }
+
+    /// Sets a semaphore's capacity (an operator's); returns the one it
+    /// had. Refused below the permits in use, below what a waiting request
+    /// asks, or where the waiting requests would deadlock.
+    pub fn set_capacity(
+        &self,
+        name: &ResourceName,
+        capacity: u32,
+    ) -> Result<Option<u32>, CapacityError> {
+        let now = self.clock.now();
+        let mut s = self.lock_state();
+        let set = s.set_capacity(name, capacity, now);
+        self.unlock(s);
+        set
     }
 
     /// The highest fencing token handed out.
@@ -280,7 +301,8 @@ impl LockTable {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::locks::types::req;
+    use crate::graph::FunctionId;
+    use crate::locks::types::{LockMode, req};
     #[tokio::test]
     async fn readers_share_writers_exclude() {
         let t = LockTable::new(LockConfig::default());
@@ -318,8 +340,8 @@ mod tests {
         let held = t.held_by(a);
         assert_eq!(held.len(), 1);
         assert_eq!(
-            (held[0].function, held[0].mode),
-            (FunctionId(1), LockMode::Read)
+            (&held[0].resource, held[0].claim),
+            (&Resource::Function(FunctionId(1)), Claim::Read)
         );
     }
 
@@ -330,10 +352,10 @@ mod tests {
         let g1 = t.try_acquire(&req(a, &[(1, LockMode::Read)])).unwrap();
         let g2 = t.try_acquire(&req(a, &[(1, LockMode::Write)])).unwrap();
         assert!(g2.token > g1.token);
-        assert_eq!(g2.locks[0].mode, LockMode::Write);
+        assert_eq!(g2.locks[0].claim, Claim::Write);
         // Asking for read while holding write keeps write.
         let g3 = t.try_acquire(&req(a, &[(1, LockMode::Read)])).unwrap();
-        assert_eq!(g3.locks[0].mode, LockMode::Write);
+        assert_eq!(g3.locks[0].claim, Claim::Write);
     }
 
     #[tokio::test]

@@ -1,17 +1,20 @@
 //! The lock table's vocabulary: what a request asks for (`LockRequest`,
-//! `LockTarget`, `LockMode`), what it gets (`Grant`, `HeldLock`,
-//! `FencingToken`), why it does not (`AcquireError`, `Denial`, `Blocked`),
-//! and the views the table gives of itself (`HolderView`, `WaiterView`,
-//! `LockView`, `LeaseCheck`, `WaitProgress`, `EndedAgent`).
+//! `LockTarget`: a `Resource` and a `Claim`), what it gets (`Grant`,
+//! `HeldLock`, `FencingToken`), why it does not (`AcquireError`,
+//! `InvalidRequest`, `Denial`, `Blocked`), and the views the table gives of
+//! itself (`HolderView`, `WaiterView`, `LockView`, `SemaphoreUse`,
+//! `LeaseCheck`, `WaitProgress`, `EndedAgent`).
 //!
 //! These are plain data. Nothing here decides who gets a lock, reads a
 //! clock or waits: the rules are in `state.rs`, the waiting in `wait.rs`.
 
+use std::fmt;
 use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 
 use super::agents::AgentId;
+use super::resource::{ModuleName, Resource, ResourceName};
 use crate::graph::FunctionId;
 
 #[derive(
@@ -39,10 +42,123 @@ impl LockMode {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// What a lock takes of its resource: read (shared) or write (exclusive)
+/// for functions, modules, paths and named resources; a number of permits
+/// for a semaphore. Claims of one kind order by strength (`Read < Write`,
+/// fewer permits < more), and holding a stronger claim covers a weaker one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Claim {
+    Read,
+    Write,
+    Permits(u32),
+}
+
+impl Claim {
+    /// The read/write mode, if this is not a semaphore's claim.
+    pub fn mode(self) -> Option<LockMode> {
+        match self {
+            Claim::Read => Some(LockMode::Read),
+            Claim::Write => Some(LockMode::Write),
+            Claim::Permits(_) => None,
+        }
+    }
+
+    /// The permits, if this is a semaphore's claim.
+    pub fn permits(self) -> Option<u32> {
+        match self {
+            Claim::Permits(n) => Some(n),
+            _ => None,
+        }
+    }
+
+    /// Returns true if and only if holding `self` already gives all that
+    /// `asked` asks (same kind, at least as strong).
+    pub fn covers(self, asked: Claim) -> bool {
+        match (self, asked) {
+            (Claim::Permits(held), Claim::Permits(n)) => held >= n,
+            (Claim::Permits(_), _) | (_, Claim::Permits(_)) => false,
+            (held, asked) => held >= asked,
+        }
+    }
+
+    /// The stronger of two claims of one kind: what holding both amounts
+    /// to, since an agent holds a resource once.
+    pub(super) fn max(self, other: Claim) -> Claim {
+        if self.covers(other) { self } else { other }
+    }
+}
+
+impl From<LockMode> for Claim {
+    fn from(mode: LockMode) -> Claim {
+        match mode {
+            LockMode::Read => Claim::Read,
+            LockMode::Write => Claim::Write,
+        }
+    }
+}
+
+impl fmt::Display for Claim {
+    /// `read`, `write`, or `3 permits`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Claim::Read => f.write_str("read"),
+            Claim::Write => f.write_str("write"),
+            Claim::Permits(1) => f.write_str("1 permit"),
+            Claim::Permits(n) => write!(f, "{n} permits"),
+        }
+    }
+}
+
+/// One resource a request asks for, with what the table needs beside its
+/// identity. Build one with `LockTarget::function`, `::new` or `::permits`;
+/// the table checks the combination (`InvalidRequest` otherwise).
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LockTarget {
-    pub function: FunctionId,
-    pub mode: LockMode,
+    pub resource: Resource,
+    pub claim: Claim,
+    /// A function's module, which places the function's lock inside the
+    /// module's (so a module lock meets it). Required for a function,
+    /// absent for every other kind. The caller knows it from the
+    /// function's qualified name; the table does not look it up.
+    pub module: Option<ModuleName>,
+    /// A semaphore's capacity as the requester believes it: fixes the
+    /// capacity if the semaphore has none yet, and must agree with it if it
+    /// has. Absent for every other kind, and optional for a semaphore whose
+    /// capacity is set.
+    pub capacity: Option<u32>,
+}
+
+impl LockTarget {
+    /// A function, inside `module`.
+    pub fn function(function: FunctionId, module: ModuleName, mode: LockMode) -> LockTarget {
+        LockTarget {
+            resource: Resource::Function(function),
+            claim: mode.into(),
+            module: Some(module),
+            capacity: None,
+        }
+    }
+
+    /// A module, path or named resource in `mode`.
+    pub fn new(resource: Resource, mode: LockMode) -> LockTarget {
+        LockTarget {
+            resource,
+            claim: mode.into(),
+            module: None,
+            capacity: None,
+        }
+    }
+
+    /// `permits` of the semaphore `name`, whose capacity the requester
+    /// gives if it knows it.
+    pub fn permits(name: ResourceName, permits: u32, capacity: Option<u32>) -> LockTarget {
+        LockTarget {
+            resource: Resource::Semaphore(name),
+            claim: Claim::Permits(permits),
+            module: None,
+            capacity,
+        }
+    }
 }
 
 /// A fencing token: from one counter that only rises, across restarts too
@@ -82,8 +198,8 @@ pub struct LockRequest {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HeldLock {
-    pub function: FunctionId,
-    pub mode: LockMode,
+    pub resource: Resource,
+    pub claim: Claim,
     pub token: FencingToken,
     pub granted_at: SystemTime,
     pub expires_at: SystemTime,
@@ -95,44 +211,166 @@ pub struct Grant {
     pub locks: Vec<HeldLock>,
 }
 
+/// A live holder that meets a resource: one holding it, one holding a
+/// resource above it (a directory, a module), or one holding locks below
+/// it (`below`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HolderView {
     pub agent: AgentId,
-    pub mode: LockMode,
+    /// What it holds: the resource shown, one above it, or (when `below`)
+    /// the resource shown, under which its locks are.
+    pub resource: Resource,
+    pub claim: Claim,
+    /// True: the agent holds locks below `resource`, not `resource` itself.
+    /// Then `claim` is the strongest of them, and `token`, `since` and
+    /// `expires_at` are those of the one whose lease ends last; the view
+    /// is found without looking at each of them, so it does not say how
+    /// many there are.
+    pub below: bool,
     pub purpose: Option<String>,
     pub since: SystemTime,
     pub expires_at: SystemTime,
     pub token: FencingToken,
 }
 
+/// A waiting request, as seen from one resource it overlaps.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WaiterView {
     pub agent: AgentId,
-    pub mode: LockMode,
-    /// 1-based place in the function's queue.
+    /// The resource it waits for that meets the one shown (the first, if
+    /// several do).
+    pub resource: Resource,
+    pub claim: Claim,
+    /// 1-based place among the waiting requests that overlap the resource
+    /// shown, in arrival order.
     pub position: usize,
     pub since: SystemTime,
     pub purpose: Option<String>,
 }
 
-/// Why one function of a request cannot be granted now.
+/// A semaphore's capacity and what is taken of it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SemaphoreUse {
+    pub capacity: u32,
+    /// Permits held by live holders.
+    pub in_use: u32,
+}
+
+/// Why one resource of a request cannot be granted now.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Blocked {
-    pub function: FunctionId,
-    /// Live holders (other than the requester) whose mode conflicts.
+    pub resource: Resource,
+    /// Live holders (other than the requester) in the way.
     pub holders: Vec<HolderView>,
-    /// Earlier waiters whose mode conflicts.
+    /// Earlier waiters (other than the requester) in the way.
     pub waiting_ahead: Vec<WaiterView>,
-    /// The requester's real place in the queue if it waits, else the place
-    /// it would take (`queue_length + 1`).
+    /// The requester's real place among the waiting requests that overlap
+    /// the resource if it waits, else the place it would take
+    /// (`queue_length + 1`).
     pub queue_position: usize,
-    /// Waiting requests in the queue, the requester's included if it waits.
+    /// Waiting requests that overlap the resource, the requester's
+    /// included if it waits.
     pub queue_length: usize,
+    /// For a semaphore: its capacity and the permits in use.
+    pub semaphore: Option<SemaphoreUse>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Denial {
     pub blocked: Vec<Blocked>,
+}
+
+/// A request the table refuses to consider: it names nothing, or a
+/// resource with the wrong companions, or a semaphore's capacity wrongly.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidRequest {
+    #[error("no resources to lock")]
+    NoResources,
+    #[error("a lease needs a ttl above zero")]
+    ZeroTtl,
+    #[error("{resource} needs its module to be locked (the module of its qualified name)")]
+    MissingModule { resource: Resource },
+    #[error("only a function has a module; {resource} has none")]
+    UnexpectedModule { resource: Resource },
+    #[error("{resource} is named in one request under two modules, `{first}` and `{second}`")]
+    TwoModules {
+        resource: Resource,
+        first: ModuleName,
+        second: ModuleName,
+    },
+    #[error("{resource} takes permits, not {claim}")]
+    NotPermits { resource: Resource, claim: Claim },
+    #[error("{resource} is locked for read or write, not in permits")]
+    NotReadWrite { resource: Resource },
+    #[error("only a semaphore has a capacity; {resource} has none")]
+    UnexpectedCapacity { resource: Resource },
+    #[error("{resource}: a request takes at least 1 permit")]
+    ZeroPermits { resource: Resource },
+    #[error("{resource}: a capacity is at least 1")]
+    ZeroCapacity { resource: Resource },
+    #[error(
+        "{resource} has capacity {capacity}; a request takes 1 to {capacity} permits, not {permits}"
+    )]
+    PermitsOverCapacity {
+        resource: Resource,
+        permits: u32,
+        capacity: u32,
+    },
+    #[error("{resource} has capacity {capacity}, not {asked}")]
+    CapacityMismatch {
+        resource: Resource,
+        capacity: u32,
+        asked: u32,
+    },
+    #[error("{resource} has no capacity yet: the first request gives one")]
+    CapacityUnknown { resource: Resource },
+    #[error("{resource} is given two capacities in one request, {first} and {second}")]
+    TwoCapacities {
+        resource: Resource,
+        first: u32,
+        second: u32,
+    },
+}
+
+/// Why an operator may not set a semaphore's capacity.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum CapacityError {
+    #[error("a capacity is at least 1")]
+    Zero,
+    #[error(
+        "semaphore:{name} has {in_use} permits in use; break those locks before lowering it to {capacity}"
+    )]
+    BelowUse {
+        name: ResourceName,
+        in_use: u32,
+        capacity: u32,
+    },
+    #[error(
+        "a request waits for {permits} permits of semaphore:{name}; a capacity of {capacity} could never grant it"
+    )]
+    BelowWaiter {
+        name: ResourceName,
+        permits: u32,
+        capacity: u32,
+    },
+    #[error("a capacity of {capacity} for semaphore:{name} would deadlock the requests waiting for it: {}", cycle_text(.cycle))]
+    WouldDeadlock {
+        name: ResourceName,
+        capacity: u32,
+        cycle: Cycle,
+    },
+}
+
+/// A deadlock a request would wait in: `agents[i]` waits for
+/// `resources[i]`, which `agents[i + 1]` holds or waits for ahead of it.
+/// The first agent is the requester, and the last one is an agent met
+/// before: the requester when its request closes the cycle (the usual
+/// case), else the agent where the requester's path of waits joins a cycle
+/// of others.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Cycle {
+    pub agents: Vec<AgentId>,
+    pub resources: Vec<Resource>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -142,21 +380,24 @@ pub enum AcquireError {
     #[error("still locked when the wait ran out")]
     Timeout(Denial),
     #[error("waiting would deadlock: {}", cycle_text(.cycle))]
-    Deadlock { cycle: Vec<AgentId>, denial: Denial },
+    Deadlock { cycle: Cycle, denial: Denial },
     #[error("the wait was cancelled")]
     Cancelled,
     #[error("the agent ended while waiting")]
     AgentEnded,
-    #[error("{0}")]
-    Invalid(String),
+    #[error(transparent)]
+    Invalid(#[from] InvalidRequest),
 }
 
-fn cycle_text(cycle: &[AgentId]) -> String {
-    cycle
-        .iter()
-        .map(|a| a.to_string())
-        .collect::<Vec<_>>()
-        .join(" -> ")
+fn cycle_text(cycle: &Cycle) -> String {
+    let mut out = String::new();
+    for (idx, a) in cycle.agents.iter().enumerate() {
+        out.push_str(&a.to_string());
+        if let Some(r) = cycle.resources.get(idx) {
+            out.push_str(&format!(" -[{r}]-> "));
+        }
+    }
+    out
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -169,7 +410,7 @@ pub struct WaitProgress {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BrokenLease {
     pub agent: AgentId,
-    pub mode: LockMode,
+    pub claim: Claim,
     pub token: FencingToken,
 }
 
@@ -183,27 +424,35 @@ pub enum LeaseCheck {
     None,
 }
 
+/// One resource that is held or waited for exactly: its holders and the
+/// requests waiting for it, in arrival order.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LockView {
-    pub function: FunctionId,
+    pub resource: Resource,
     pub holders: Vec<HolderView>,
+    /// Requests waiting for exactly this resource; `position` counts among
+    /// them.
     pub waiters: Vec<WaiterView>,
+    pub semaphore: Option<SemaphoreUse>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct EndedAgent {
-    pub released: Vec<(FunctionId, LockMode)>,
+    pub released: Vec<(Resource, Claim)>,
     pub n_dequeued: usize,
 }
 
-/// Targets for unit tests: each `(function id, mode)`.
+/// The module every function of the unit tests lives in.
+#[cfg(test)]
+pub(super) fn test_module() -> ModuleName {
+    ModuleName::parse("m").unwrap()
+}
+
+/// Targets for unit tests: each `(function id, mode)`, in module `m`.
 #[cfg(test)]
 pub(super) fn targets(fs: &[(u64, LockMode)]) -> Vec<LockTarget> {
     fs.iter()
-        .map(|(f, mode)| LockTarget {
-            function: FunctionId(*f),
-            mode: *mode,
-        })
+        .map(|(f, mode)| LockTarget::function(FunctionId(*f), test_module(), *mode))
         .collect()
 }
 

@@ -280,11 +280,7 @@ async fn answer(hub: &Arc<Hub>, request: AdminRequest, operator: &str) -> AdminR
 
 fn agents(hub: &Hub) -> Vec<AdminAgent> {
     let program = hub.snapshot();
-    let name = |f: crate::graph::FunctionId| {
-        program
-            .name_of(f)
-            .map_or_else(|| format!("#{}", f.0), |n| n.to_string())
-    };
+    let name = |r: &crate::locks::Resource| crate::service::resource_text(&program, r);
     hub.agents_report()
         .into_iter()
         .map(|r| AdminAgent {
@@ -296,12 +292,12 @@ fn agents(hub: &Hub) -> Vec<AdminAgent> {
             holds: r
                 .held
                 .iter()
-                .map(|l| format!("{} ({})", name(l.function), l.mode.as_str()))
+                .map(|l| format!("{} ({})", name(&l.resource), l.claim))
                 .collect(),
             waits_for: r
                 .waiting
                 .iter()
-                .map(|(f, m)| format!("{} ({})", name(*f), m.as_str()))
+                .map(|(r, c)| format!("{} ({c})", name(r)))
                 .collect(),
             name: r.info.name,
         })

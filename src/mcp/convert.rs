@@ -9,7 +9,7 @@ use crate::graph::FunctionRef;
 use crate::graph::edit::{Body, NodeRef, NodeSpec};
 use crate::graph::text::{parse_function_text, parse_op, parse_type};
 use crate::graph::{EditOp, Param, QualifiedName};
-use crate::locks::{LockMode, Transport};
+use crate::locks::{Claim, LockMode, Transport};
 
 pub fn transport(t: Transport) -> TransportView {
     match t {
@@ -25,6 +25,14 @@ pub fn mode(m: LockMode) -> Mode {
         LockMode::Read => Mode::Read,
         LockMode::Write => Mode::Write,
     }
+}
+
+/// The wire mode of a claim. The wire knows functions' read and write
+/// only: a semaphore's permits never reach it (its holders meet no
+/// function, and the tools list function locks alone), so they show as
+/// the exclusive mode should one ever slip through.
+pub fn claim_mode(c: Claim) -> Mode {
+    c.mode().map_or(Mode::Write, mode)
 }
 
 pub fn lock_mode(m: Mode) -> LockMode {

@@ -326,7 +326,10 @@ pub fn from_acquire(e: AcquireError, program: &Program, hub: &Hub) -> ToolFailur
         denial
             .blocked
             .iter()
-            .map(|b| views::blocked(hub, views::function_name(program, b.function), b))
+            .map(|b| {
+                let function = views::function_name(program, views::function_of(&b.resource));
+                views::blocked(hub, function, b)
+            })
             .collect()
     };
     match e {
@@ -351,6 +354,7 @@ pub fn from_acquire(e: AcquireError, program: &Program, hub: &Hub) -> ToolFailur
         ),
         AcquireError::Deadlock { cycle, denial } => {
             let cycle: Vec<_> = cycle
+                .agents
                 .iter()
                 .map(|a| super::types::AgentRef {
                     agent_id: a.to_string(),

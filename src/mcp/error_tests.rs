@@ -13,7 +13,9 @@ use crate::eval::RuntimeError;
 use crate::graph::{
     ContentHash, EditError, EditErrorKind, FunctionDiff, FunctionId, FunctionRef, QualifiedName,
 };
-use crate::locks::{AgentId, Blocked, FencingToken, HolderView, LockMode, WaiterView};
+use crate::locks::{
+    AgentId, Blocked, Claim, Cycle, FencingToken, HolderView, InvalidRequest, Resource, WaiterView,
+};
 use crate::service::{FunctionConflict, HubConfig, LockedFunction};
 use crate::verify::{DiagCode, Diagnostic};
 
@@ -40,7 +42,9 @@ fn name() -> QualifiedName {
 fn holder() -> HolderView {
     HolderView {
         agent: AgentId(7),
-        mode: LockMode::Write,
+        resource: Resource::Function(FunctionId(1)),
+        claim: Claim::Write,
+        below: false,
         purpose: Some("refactor".into()),
         since: SystemTime::UNIX_EPOCH,
         expires_at: SystemTime::UNIX_EPOCH + Duration::from_secs(60),
@@ -51,17 +55,19 @@ fn holder() -> HolderView {
 fn denial() -> Denial {
     Denial {
         blocked: vec![Blocked {
-            function: FunctionId(1),
+            resource: Resource::Function(FunctionId(1)),
             holders: vec![holder()],
             waiting_ahead: vec![WaiterView {
                 agent: AgentId(8),
-                mode: LockMode::Read,
+                resource: Resource::Function(FunctionId(1)),
+                claim: Claim::Read,
                 position: 1,
                 since: SystemTime::UNIX_EPOCH,
                 purpose: None,
             }],
             queue_position: 2,
             queue_length: 2,
+            semaphore: None,
         }],
     }
 }
@@ -165,7 +171,10 @@ cases! {
         code: ErrorCode::LockTimeout, message: "wait_ms ran out", hint: "longer wait_ms", details: &["blocked"],
     };
     deadlock: ServiceError::Lock(AcquireError::Deadlock {
-        cycle: vec![AgentId(7), AgentId(8), AgentId(7)],
+        cycle: Cycle {
+            agents: vec![AgentId(7), AgentId(8), AgentId(7)],
+            resources: vec![Resource::Function(FunctionId(1)), Resource::Function(FunctionId(2))],
+        },
         denial: denial(),
     }) => Tool {
         code: ErrorCode::Deadlock, message: "would deadlock", hint: "release_locks", details: &["blocked", "cycle"],
@@ -176,8 +185,8 @@ cases! {
     agent_ended: ServiceError::Lock(AcquireError::AgentEnded) => Tool {
         code: ErrorCode::Cancelled, message: "session ended", hint: "reconnect", details: &[],
     };
-    invalid_lock_request: ServiceError::Lock(AcquireError::Invalid("ttl too long".into())) =>
-        Rpc(RpcCode::INVALID_PARAMS, "`locks`: ttl too long");
+    invalid_lock_request: ServiceError::Lock(AcquireError::Invalid(InvalidRequest::ZeroTtl)) =>
+        Rpc(RpcCode::INVALID_PARAMS, "`locks`: a lease needs a ttl above zero");
     lock_expired: ServiceError::LockExpired {
         function: FunctionId(1),
         name: name(),

@@ -352,14 +352,14 @@ pub fn status_report(hub: &Hub) -> StatusReport {
             .lock_status()
             .into_iter()
             .map(|l| StatusLock {
-                function: views::function_name(&program, l.function),
+                function: crate::service::resource_text(&program, &l.resource),
                 holders: l
                     .holders
                     .iter()
                     .map(|h| {
                         format!(
                             "{} {} ({}) until {}",
-                            views::mode(h.mode).as_str(),
+                            h.claim,
                             hub.agent_name(h.agent),
                             h.agent,
                             views::rfc3339(h.expires_at)
@@ -369,14 +369,7 @@ pub fn status_report(hub: &Hub) -> StatusReport {
                 waiters: l
                     .waiters
                     .iter()
-                    .map(|w| {
-                        format!(
-                            "{}. {} {}",
-                            w.position,
-                            views::mode(w.mode).as_str(),
-                            hub.agent_name(w.agent)
-                        )
-                    })
+                    .map(|w| format!("{}. {} {}", w.position, w.claim, hub.agent_name(w.agent)))
                     .collect(),
             })
             .collect(),

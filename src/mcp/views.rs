@@ -6,14 +6,14 @@ use crate::graph::text::render_op;
 use crate::graph::{
     Function, FunctionDiff, FunctionId, Node, NodeId, Program, QualifiedName, Type, Value,
 };
-use crate::locks::{self, Blocked, HeldLock};
+use crate::locks::{self, Blocked, HeldLock, Resource};
 use crate::service::{FunctionConflict, Hub};
 use crate::store::CommitRecord;
 use crate::verify::Diagnostic;
 
 pub use crate::service::time::{rfc3339, rfc3339_ms};
 
-pub use super::convert::mode;
+pub use super::convert::{claim_mode, mode};
 
 pub fn function_name(program: &Program, id: FunctionId) -> String {
     program
@@ -28,7 +28,7 @@ pub fn holder(hub: &Hub, h: &locks::HolderView) -> HolderView {
         idle_s: agent.as_ref().map(|a| a.idle_for().as_secs()),
         agent_id: h.agent.to_string(),
         agent_name: hub.agent_name(h.agent),
-        mode: mode(h.mode),
+        mode: claim_mode(h.claim),
         purpose: h.purpose.clone(),
         since: rfc3339(h.since),
         expires_at: rfc3339(h.expires_at),
@@ -86,11 +86,17 @@ pub fn waiter(hub: &Hub, w: &locks::WaiterView) -> WaiterView {
     WaiterView {
         agent_id: w.agent.to_string(),
         agent_name: hub.agent_name(w.agent),
-        mode: mode(w.mode),
+        mode: claim_mode(w.claim),
         position: w.position,
         since: rfc3339(w.since),
         purpose: w.purpose.clone(),
     }
+}
+
+/// The function a lock of the function-only wire is on (`#0` for a lock on
+/// anything else, which the tools never ask for).
+pub fn function_of(r: &Resource) -> FunctionId {
+    r.function().unwrap_or(FunctionId(0))
 }
 
 pub fn blocked(hub: &Hub, function: String, b: &Blocked) -> BlockedView {
@@ -105,8 +111,8 @@ pub fn blocked(hub: &Hub, function: String, b: &Blocked) -> BlockedView {
 
 pub fn granted(program: &Program, l: &HeldLock) -> GrantedView {
     GrantedView {
-        function: function_name(program, l.function),
-        mode: mode(l.mode),
+        function: function_name(program, function_of(&l.resource)),
+        mode: claim_mode(l.claim),
         fencing_token: l.token.0,
         expires_at: rfc3339(l.expires_at),
     }

@@ -8,7 +8,10 @@ use std::time::Duration;
 
 use super::{Hub, ServiceError};
 use crate::graph::FunctionId;
-use crate::locks::{AgentId, AgentInfo, CallGuard, HeldLock, HolderView, LockView, SessionHandle};
+use crate::locks::{
+    AgentId, AgentInfo, CallGuard, Claim, HeldLock, HolderView, LockTarget, LockView, ModuleName,
+    Resource, SessionHandle,
+};
 
 impl Hub {
     /// An agent's record, if it is connected.
@@ -83,9 +86,19 @@ impl Hub {
         self.locks.status()
     }
 
-    /// The live holders of one function's lock.
+    /// The live holders of one function's lock (of the function itself,
+    /// or of its module).
     pub fn lock_holders(&self, function: FunctionId) -> Vec<HolderView> {
-        self.locks.holders(function)
+        let target = LockTarget {
+            resource: Resource::Function(function),
+            claim: Claim::Read,
+            module: self
+                .snapshot()
+                .name_of(function)
+                .map(|n| ModuleName::of(&n)),
+            capacity: None,
+        };
+        self.locks.holders(&target)
     }
 
     /// What an agent holds now.

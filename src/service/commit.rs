@@ -27,7 +27,9 @@ use crate::graph::{
     Applied, ContentHash, EditOp, Function, FunctionEntry, FunctionId, FunctionRef, Program,
     QualifiedName, Revision, apply, check_rebase, diff_functions,
 };
-use crate::locks::{AgentId, LeaseCheck, LockMode};
+use crate::locks::{
+    AgentId, Blocked, Claim, LeaseCheck, LockMode, LockTarget, ModuleName, Resource,
+};
 use crate::store::{ChangeRecord, CommitRecord, CommitWrite, RequestTag, now_ms};
 use crate::verify::{incremental_scope, verify_scope};
 
@@ -266,8 +268,8 @@ impl Hub {
         let mut fences = BTreeMap::new();
         let mut expired = BTreeMap::new();
         for &id in &touched {
-            match self.locks.lease(agent, id) {
-                LeaseCheck::Live(held) if held.mode == LockMode::Write => {
+            match self.locks.lease(agent, &Resource::Function(id)) {
+                LeaseCheck::Live(held) if held.claim == Claim::Write => {
                     fences.insert(id, held.token.0);
                 }
                 LeaseCheck::Expired { token, expired_at } => {
@@ -494,16 +496,15 @@ impl Hub {
         ids: &BTreeSet<FunctionId>,
         name_of: impl Fn(FunctionId) -> QualifiedName,
     ) -> Vec<LockedFunction> {
-        let ids: Vec<FunctionId> = ids.iter().copied().collect();
-        self.locks
-            .held_against(agent, &ids, LockMode::Write)
-            .blocked
-            .into_iter()
-            .map(|blocked| LockedFunction {
-                name: name_of(blocked.function),
-                blocked,
-            })
-            .collect()
+        // A write inside its module: a lock on the module is honoured too.
+        let write = |&id| LockTarget::function(id, ModuleName::of(&name_of(id)), LockMode::Write);
+        let targets: Vec<LockTarget> = ids.iter().map(write).collect();
+        let blocked = self.locks.held_against(agent, &targets).blocked;
+        let named = |blocked: Blocked| {
+            let name = name_of(blocked.resource.function()?);
+            Some(LockedFunction { name, blocked })
+        };
+        blocked.into_iter().filter_map(named).collect()
     }
 
     /// Sequences a prepared commit onto the tip, or says to prepare again.

@@ -38,7 +38,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use error::{FunctionConflict, LockedFunction, ServiceError};
 pub use import::ImportOutcome;
-pub use operator::{ActionReport, AgentReport, OperatorError};
+pub use operator::{ActionReport, AgentReport, OperatorError, resource_text};
 pub use proposal::{CommitOutcome, EditRequest, FunctionOutcome, OnConflict};
 pub use reads::{DiffResult, FunctionRead, VersionSel};
 
@@ -48,7 +48,7 @@ use crate::graph::{
 };
 use crate::locks::{
     AgentId, AgentRegistry, Grant, LockConfig, LockMode, LockRequest, LockTable, LockTarget,
-    StructureLock, Transport, WaitProgress,
+    ModuleName, Resource, StructureLock, Transport, WaitProgress,
 };
 use crate::store::{Store, StoreError};
 use crate::verify::{Diagnostic, verify_all};
@@ -376,9 +376,14 @@ impl Hub {
         let program = self.snapshot();
         let mut resolved = Vec::with_capacity(targets.len());
         for (name, mode) in targets {
+            let id = Hub::resolve_in(&program, name)?;
             resolved.push(LockTarget {
-                function: Hub::resolve_in(&program, name)?,
-                mode: *mode,
+                resource: Resource::Function(id),
+                claim: (*mode).into(),
+                // A resolved function has a name, whose module places its
+                // lock inside the module's.
+                module: program.name_of(id).map(|n| ModuleName::of(&n)),
+                capacity: None,
             });
         }
         // Without a purpose of its own, a lock shows the agent's.
@@ -402,8 +407,8 @@ impl Hub {
     /// Gives back what `grant` granted and the agent still holds under it
     /// (its answer never reached the agent); waiters are granted.
     pub fn give_back(&self, agent: AgentId, grant: &Grant) {
-        let functions: Vec<FunctionId> = grant.locks.iter().map(|l| l.function).collect();
-        let n = self.locks.give_back(agent, grant.token, &functions);
+        let resources: Vec<Resource> = grant.locks.iter().map(|l| l.resource.clone()).collect();
+        let n = self.locks.give_back(agent, grant.token, &resources);
         tracing::info!(%agent, released = n, "gave back a grant its caller never received");
     }
 
@@ -414,15 +419,20 @@ impl Hub {
         functions: Option<&[FunctionRef]>,
     ) -> Result<Vec<(FunctionId, LockMode)>, ServiceError> {
         // A function deleted since it was locked can still be released by id.
-        let ids = match functions {
+        let resources = match functions {
             None => None,
             Some(refs) => Some(
                 refs.iter()
-                    .map(|r| self.resolve_any(r))
+                    .map(|r| self.resolve_any(r).map(Resource::Function))
                     .collect::<Result<Vec<_>, _>>()?,
             ),
         };
-        Ok(self.locks.release(agent, ids.as_deref()))
+        Ok(self
+            .locks
+            .release(agent, resources.as_deref())
+            .into_iter()
+            .filter_map(|(r, claim)| Some((r.function()?, claim.mode()?)))
+            .collect())
     }
 
     /// Stops background tasks and closes the store after pending writes.

@@ -9,8 +9,8 @@
 //! sockets or of how the answer is shown.
 
 use super::Hub;
-use crate::graph::{FunctionId, FunctionRef};
-use crate::locks::{AgentId, AgentInfo, HeldLock, LockMode};
+use crate::graph::{FunctionRef, Program};
+use crate::locks::{AgentId, AgentInfo, Claim, HeldLock, Resource};
 use crate::store::{OperatorAction, OperatorEvent, StoreError, now_ms};
 
 /// One connected agent as an operator sees it.
@@ -18,8 +18,19 @@ use crate::store::{OperatorAction, OperatorEvent, StoreError, now_ms};
 pub struct AgentReport {
     pub info: AgentInfo,
     pub held: Vec<HeldLock>,
-    /// The functions it waits for, with the mode it asked for.
-    pub waiting: Vec<(FunctionId, LockMode)>,
+    /// The resources it waits for, with the claim it asked for.
+    pub waiting: Vec<(Resource, Claim)>,
+}
+
+/// A resource as operators read it: a function by its qualified name
+/// (`#id` once deleted), anything else in its text form.
+pub fn resource_text(program: &Program, resource: &Resource) -> String {
+    match resource {
+        Resource::Function(f) => program
+            .name_of(*f)
+            .map_or_else(|| format!("#{}", f.0), |n| n.to_string()),
+        other => other.to_string(),
+    }
 }
 
 /// What an operator action did, as recorded.
@@ -83,7 +94,7 @@ impl Hub {
                         l.waiters
                             .iter()
                             .filter(|w| w.agent == info.id)
-                            .map(|w| (l.function, w.mode))
+                            .map(|w| (w.resource.clone(), w.claim))
                     })
                     .collect(),
                 info,
@@ -135,10 +146,8 @@ impl Hub {
             .map(|l| {
                 format!(
                     "{} ({}, token {})",
-                    program
-                        .name_of(l.function)
-                        .map_or_else(|| format!("#{}", l.function.0), |n| n.to_string()),
-                    l.mode.as_str(),
+                    resource_text(&program, &l.resource),
+                    l.claim,
                     l.token.0
                 )
             })
@@ -182,7 +191,7 @@ impl Hub {
             .snapshot()
             .name_of(id)
             .map_or_else(|| function.to_string(), |n| n.to_string());
-        let broken = self.locks.break_lock(id);
+        let broken = self.locks.break_lock(&Resource::Function(id));
         if broken.is_empty() {
             return Err(OperatorError::NotLocked(name));
         }
@@ -199,7 +208,7 @@ impl Hub {
                     agent_name: self.agent_name(b.agent),
                     function: Some(id),
                     function_name: Some(name.clone()),
-                    detail: format!("{} lock, token {}", b.mode.as_str(), b.token.0),
+                    detail: format!("{} lock, token {}", b.claim, b.token.0),
                 })
                 .await?;
             reports.push(report);

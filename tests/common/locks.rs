@@ -3,25 +3,41 @@
 //! one line, and letting spawned waiters run on tokio's paused clock.
 //!
 //! The MCP harness in `mod.rs` is a different thing: these tests drive
-//! `LockTable` directly, with no server and no client.
+//! `LockTable` directly, with no server and no client. Each test uses
+//! some of these helpers.
+#![allow(dead_code)]
 
 use std::time::Duration;
 
 use cograph::graph::FunctionId;
-use cograph::locks::{AgentId, LockMode, LockRequest, LockTarget};
+use cograph::locks::{AgentId, LockMode, LockRequest, LockTarget, ModuleName, Resource};
 
-/// Agent `agent` asks for each `(function id, mode)`, with a lease of
-/// `ttl_ms` (`None`: the table's default) and no purpose.
+/// The module every function of these tests lives in.
+pub fn module() -> ModuleName {
+    ModuleName::parse("m").unwrap()
+}
+
+/// Function `f` as a resource.
+pub fn fun(f: u64) -> Resource {
+    Resource::Function(FunctionId(f))
+}
+
+/// Agent `agent` asks for each `(function id, mode)` (functions of module
+/// `m`), with a lease of `ttl_ms` (`None`: the table's default) and no
+/// purpose.
 pub fn req(agent: u64, fs: &[(u64, LockMode)], ttl_ms: Option<u64>) -> LockRequest {
+    let targets = fs
+        .iter()
+        .map(|(f, m)| LockTarget::function(FunctionId(*f), module(), *m))
+        .collect();
+    req_for(agent, targets, ttl_ms)
+}
+
+/// Agent `agent` asks for `targets`, with a lease of `ttl_ms`.
+pub fn req_for(agent: u64, targets: Vec<LockTarget>, ttl_ms: Option<u64>) -> LockRequest {
     LockRequest {
         agent: AgentId(agent),
-        targets: fs
-            .iter()
-            .map(|(f, m)| LockTarget {
-                function: FunctionId(*f),
-                mode: *m,
-            })
-            .collect(),
+        targets,
         ttl: ttl_ms.map(Duration::from_millis),
         purpose: None,
     }

@@ -1,131 +1,250 @@
-//! The wait-for graph: which agents a request would wait for, and whether
-//! waiting would close a cycle. An edge runs from a waiting agent to every
-//! agent it conflicts with by the FIFO rule (`State::conflicts`): live
-//! holders, and earlier waiters whose mode conflicts.
+//! Deadlock: whether a blocking request could ever be granted, decided by
+//! a graph reduction (Holt's) of the waiting part of the table, and the
+//! cycle to name when it could not.
 //!
-//! It only finds cycles. Refusing the request is `State::admit`'s decision,
-//! and nothing here (or anywhere) takes a held lock away to break one.
+//! The reduction: an agent with no waiting request can finish, releasing
+//! all it holds, so it is left out at once. A waiting request is reached
+//! when, counting only what unfinished agents hold and the earlier waiters
+//! of unfinished agents, it is free by the FIFO rule (`each_conflict`, with
+//! `counts` set to the unfinished agents); an agent finishes when all its
+//! waiting requests are reached. Repeat until nothing changes. A new
+//! request is a deadlock if and only if it is never reached: then it waits
+//! for agents that wait, directly or not, for its own agent.
+//!
+//! A wait-for graph's cycle is not enough once semaphores count: a waiter
+//! of a semaphore that a holder outside the cycle will give back is
+//! reached, so a cycle through it is no deadlock. The reduction sees that;
+//! it also never refuses a request that could be granted.
+//!
+//! A waiting request can also become stuck without any new request: one
+//! that waits for a resource it held (a refresh, which skips the queue)
+//! queues like any other once that lease lapses or is released, and may
+//! then wait behind a waiter that waits for the agent's other locks. No
+//! request closed that cycle, so none was refused; its waits run out. A
+//! new request that would wait behind such a cycle is never reached
+//! either, and is refused with the path to it.
+//!
+//! The cost is the waiting requests and the keys they claim, not the
+//! table.
+//!
+//! It only decides. Refusing the request is `State::admit`'s decision, and
+//! nothing here (or anywhere) takes a held lock away to break a deadlock.
 
-use super::{IdMap, Now, RequestId, State};
+use std::collections::BTreeSet;
+use std::ops::ControlFlow;
+
+use super::hash::IdMap;
+use super::{Now, RequestId, State};
 use crate::locks::agents::AgentId;
-use crate::locks::types::LockTarget;
+use crate::locks::resource::Resource;
+use crate::locks::types::{Cycle, LockTarget};
+
+/// A new request that is not in the table yet: its agent and targets.
+type NewRequest<'a> = (AgentId, &'a [LockTarget]);
+
+/// Where a reduction ended.
+struct Reduction {
+    /// Agents that never finish, with how many of their requests are not
+    /// reached (the new request counted for its agent).
+    unfinished: IdMap<AgentId, usize>,
+    reached: BTreeSet<RequestId>,
+    new_reached: bool,
+}
 
 impl State {
-    /// Agents that `agent`'s request (waiting as `request`, or new) would
-    /// wait for.
-    pub(super) fn waits_for(
+    /// The deadlock `agent`'s new request for `targets` would be in if it
+    /// waited, or `None` if it can be granted some day.
+    pub(super) fn deadlock(
+        &self,
+        agent: AgentId,
+        targets: &[LockTarget],
+        now: Now,
+    ) -> Option<Cycle> {
+        let new = (agent, targets);
+        let reduction = self.reduce(Some(new), now);
+        if reduction.new_reached {
+            return None;
+        }
+        Some(self.cycle_from(agent, Some(new), &reduction, now))
+    }
+
+    /// The waiting requests the reduction never reaches.
+    pub(super) fn unreached(&self, now: Now) -> BTreeSet<RequestId> {
+        let reduction = self.reduce(None, now);
+        self.waiting
+            .keys()
+            .filter(|rid| !reduction.reached.contains(rid))
+            .copied()
+            .collect()
+    }
+
+    /// A deadlock among the waiting requests that was not there when
+    /// `before` were the unreached ones (a semaphore's capacity was just
+    /// lowered, say), if any.
+    pub(super) fn stuck_since(&self, before: &BTreeSet<RequestId>, now: Now) -> Option<Cycle> {
+        let reduction = self.reduce(None, now);
+        let (_, w) = self
+            .waiting
+            .iter()
+            .find(|(rid, _)| !reduction.reached.contains(rid) && !before.contains(rid))?;
+        Some(self.cycle_from(w.agent, None, &reduction, now))
+    }
+
+    /// Returns true if and only if every target is free by the FIFO rule
+    /// when only `unfinished` agents count.
+    fn free_among(
         &self,
         agent: AgentId,
         targets: &[LockTarget],
         request: Option<RequestId>,
+        unfinished: &IdMap<AgentId, usize>,
         now: Now,
-    ) -> Vec<AgentId> {
-        let mut out: Vec<AgentId> = targets
-            .iter()
-            .flat_map(|t| self.conflicts(agent, *t, request, now))
-            .map(|c| c.agent())
-            .collect();
-        out.sort();
-        out.dedup();
+    ) -> bool {
+        let counts = |a: AgentId| unfinished.contains_key(&a);
+        targets.iter().all(|t| {
+            self.each_conflict(agent, t, request, now, counts, |_| ControlFlow::Break(()))
+                .is_continue()
+        })
+    }
+
+    fn reduce(&self, new: Option<NewRequest<'_>>, now: Now) -> Reduction {
+        let mut unfinished: IdMap<AgentId, usize> = IdMap::default();
+        for w in self.waiting.values() {
+            *unfinished.entry(w.agent).or_default() += 1;
+        }
+        if let Some((agent, _)) = new {
+            *unfinished.entry(agent).or_default() += 1;
+        }
+        let mut reached = BTreeSet::new();
+        loop {
+            if let Some((agent, targets)) = new
+                && self.free_among(agent, targets, None, &unfinished, now)
+            {
+                return Reduction {
+                    unfinished,
+                    reached,
+                    new_reached: true,
+                };
+            }
+            let newly: Vec<(RequestId, AgentId)> = self
+                .waiting
+                .iter()
+                .filter(|(rid, w)| !reached.contains(*rid) && unfinished.contains_key(&w.agent))
+                .filter(|(rid, w)| {
+                    self.free_among(w.agent, &w.targets, Some(**rid), &unfinished, now)
+                })
+                .map(|(rid, w)| (*rid, w.agent))
+                .collect();
+            if newly.is_empty() {
+                return Reduction {
+                    unfinished,
+                    reached,
+                    new_reached: false,
+                };
+            }
+            for (rid, agent) in newly {
+                reached.insert(rid);
+                if let Some(left) = unfinished.get_mut(&agent) {
+                    *left -= 1;
+                    if *left == 0 {
+                        unfinished.remove(&agent);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Whom `agent` waits for among the unfinished, and for which of its
+    /// resources: what keeps its unreached requests (and the new one, if it
+    /// is the new request's agent) from being granted.
+    fn waits_for(
+        &self,
+        agent: AgentId,
+        new: Option<NewRequest<'_>>,
+        reduction: &Reduction,
+        now: Now,
+    ) -> Vec<(AgentId, Resource)> {
+        let counts = |a: AgentId| reduction.unfinished.contains_key(&a);
+        let mut requests: Vec<(Option<RequestId>, &[LockTarget])> = Vec::new();
+        if let Some((a, targets)) = new
+            && a == agent
+        {
+            requests.push((None, targets));
+        }
+        for (rid, w) in &self.waiting {
+            if w.agent == agent && !reduction.reached.contains(rid) {
+                requests.push((Some(*rid), &w.targets));
+            }
+        }
+        let mut out: Vec<(AgentId, Resource)> = Vec::new();
+        for (rid, targets) in requests {
+            for t in targets {
+                let _ = self.each_conflict(agent, t, rid, now, counts, |c| {
+                    if !out.iter().any(|(a, _)| *a == c.agent()) {
+                        out.push((c.agent(), t.resource.clone()));
+                    }
+                    ControlFlow::Continue(())
+                });
+            }
+        }
         out
     }
 
-    /// A path in the wait-for graph from `from` back to `to`, if any, as
-    /// the cycle `to, .., to` in wait order.
-    pub(super) fn cycle_to(&self, to: AgentId, from: &[AgentId], now: Now) -> Option<Vec<AgentId>> {
-        // Edges of each agent: the union over its waiting requests.
-        let mut edges: IdMap<AgentId, Vec<AgentId>> = IdMap::default();
-        for (rid, w) in &self.waiting {
-            let next = self.waits_for(w.agent, &w.targets, Some(*rid), now);
-            edges.entry(w.agent).or_default().extend(next);
-        }
-        let mut parent: IdMap<AgentId, AgentId> = IdMap::default();
-        let mut stack: Vec<AgentId> = Vec::new();
-        for a in from {
-            if *a == to {
-                return Some(vec![to, to]);
+    /// A cycle of "waits for" among the unfinished agents, from `start`:
+    /// back to `start` if there is one (a depth-first walk that looks for
+    /// an edge to `start` at every agent it reaches), else the path from
+    /// `start` to the first loop the walk closes.
+    fn cycle_from(
+        &self,
+        start: AgentId,
+        new: Option<NewRequest<'_>>,
+        reduction: &Reduction,
+        now: Now,
+    ) -> Cycle {
+        let mut visited: BTreeSet<AgentId> = BTreeSet::from([start]);
+        // The path from `start`: each agent with the edges it has left to
+        // try; `via` holds the resource of each step taken.
+        let mut path: Vec<(AgentId, Vec<(AgentId, Resource)>)> =
+            vec![(start, self.waits_for(start, new, reduction, now))];
+        let mut via: Vec<Resource> = Vec::new();
+        let mut first_loop: Option<Cycle> = None;
+        while let Some(top) = path.len().checked_sub(1) {
+            if let Some((_, r)) = path[top].1.iter().find(|(b, _)| *b == start) {
+                let mut agents: Vec<AgentId> = path.iter().map(|(a, _)| *a).collect();
+                agents.push(start);
+                let mut resources = via;
+                resources.push(r.clone());
+                return Cycle { agents, resources };
             }
-            if !parent.contains_key(a) {
-                parent.insert(*a, to);
-                stack.push(*a);
-            }
-        }
-        while let Some(a) = stack.pop() {
-            for b in edges.get(&a).into_iter().flatten() {
-                if *b == to {
-                    let mut path = vec![to, a];
-                    let mut cur = a;
-                    while let Some(p) = parent.get(&cur) {
-                        if *p == to {
-                            break;
-                        }
-                        path.push(*p);
-                        cur = *p;
-                    }
-                    // path is to, a, parent(a), ..., first hop: reverse the
-                    // hops so it reads as the wait order.
-                    let mut cycle = vec![to];
-                    cycle.extend(path[1..].iter().rev());
-                    cycle.push(to);
-                    return Some(cycle);
+            let Some((next, r)) = path[top].1.pop() else {
+                path.pop();
+                via.pop();
+                continue;
+            };
+            if path.iter().any(|(a, _)| *a == next) {
+                if first_loop.is_none() {
+                    let mut agents: Vec<AgentId> = path.iter().map(|(a, _)| *a).collect();
+                    agents.push(next);
+                    let mut resources = via.clone();
+                    resources.push(r);
+                    first_loop = Some(Cycle { agents, resources });
                 }
-                if !parent.contains_key(b) {
-                    parent.insert(*b, a);
-                    stack.push(*b);
-                }
+                continue;
             }
+            if !visited.insert(next) {
+                continue;
+            }
+            via.push(r);
+            let edges = self.waits_for(next, new, reduction, now);
+            path.push((next, edges));
         }
-        None
+        first_loop.unwrap_or(Cycle {
+            agents: vec![start, start],
+            resources: Vec::new(),
+        })
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::super::Admitted;
-    use super::*;
-    use crate::locks::state::testing::*;
-    use crate::locks::types::AcquireError;
-
-    fn cycle(result: Result<Admitted, AcquireError>) -> Vec<AgentId> {
-        match result {
-            Err(AcquireError::Deadlock { cycle, .. }) => cycle,
-            Err(e) => panic!("refused otherwise: {e:?}"),
-            Ok(_) => panic!("admitted"),
-        }
-    }
-
-    #[test]
-    fn a_two_agent_cycle_is_refused_and_nothing_is_revoked() {
-        let (mut s, now) = (State::new(0), start());
-        s.ask(A, &[(1, W)], now).unwrap();
-        s.ask(B, &[(2, W)], now).unwrap();
-        s.queue(A, &[(2, W)], now);
-        assert_eq!(cycle(s.ask_to_wait(B, &[(1, W)], now)), vec![B, A, B]);
-        assert_eq!(s.held_by(A, now).len(), 1);
-        assert_eq!(s.held_by(B, now).len(), 1);
-        assert_eq!(s.n_waiting(), 1, "the refused request was not queued");
-    }
-
-    #[test]
-    fn a_three_agent_cycle_is_refused_and_a_chain_is_queued() {
-        let (mut s, now) = (State::new(0), start());
-        for (agent, f) in [(A, 1), (B, 2), (C, 3)] {
-            s.ask(agent, &[(f, W)], now).unwrap();
-        }
-        s.queue(A, &[(2, W)], now);
-        s.queue(B, &[(3, R)], now);
-        // D waiting for f1 closes no cycle: nobody waits for D.
-        s.queue(D, &[(1, R)], now);
-        assert_eq!(cycle(s.ask_to_wait(C, &[(1, R)], now)), vec![C, A, B, C]);
-    }
-
-    #[test]
-    fn upgrading_while_a_writer_waits_is_a_deadlock() {
-        // The writer waits for the reader; the reader's upgrade would wait
-        // behind the writer.
-        let (mut s, now) = (State::new(0), start());
-        s.ask(A, &[(1, R)], now).unwrap();
-        s.queue(B, &[(1, W)], now);
-        assert_eq!(cycle(s.ask_to_wait(A, &[(1, W)], now)), vec![A, B, A]);
-    }
-}
+#[path = "deadlock_tests.rs"]
+mod tests;

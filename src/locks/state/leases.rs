@@ -1,21 +1,22 @@
 //! Leases: every grant lapses at its instant. An operation drops the
-//! expired holders of the functions it looks at (`purge`) before deciding
+//! expired holders of the keys it looks at (`purge`) before deciding
 //! anything, remembering each lapsed lease so that its holder is told
-//! "expired" rather than "none"; `State::conflicts` also counts an expired
-//! holder as absent before it is dropped. `sweep` does the same for every
-//! function and then grants waiters, for the sweeper task (`wait.rs`) to
-//! call when nobody else touches the table.
+//! "expired" rather than "none"; `State::each_conflict` also counts an
+//! expired holder, and an intention whose locks below have all expired, as
+//! absent before anything is dropped. `sweep` does the same for every key
+//! and then grants waiters, for the sweeper task (`wait.rs`) to call when
+//! nobody else touches the table. An operator's break (`break_lock`) ends
+//! leases the same way, at once.
 //!
 //! Nothing here reads a clock or sleeps: the instant is handed in. A lease
 //! is never extended here; only a new grant (`State::grant`) does that.
 
-use std::time::SystemTime;
-
 use tokio::time::Instant;
 
-use super::{FunctionLock, IdMap, Now, State};
-use crate::graph::FunctionId;
+use super::keys::Key;
+use super::{Now, State};
 use crate::locks::agents::AgentId;
+use crate::locks::resource::Resource;
 use crate::locks::types::{BrokenLease, FencingToken};
 
 impl State {
@@ -25,71 +26,89 @@ impl State {
         self.purge_all(now);
         self.pump(now);
         let next = self
-            .functions
+            .keys
             .values()
-            .flat_map(|l| l.holders.iter().map(|h| h.expires))
+            .flat_map(|l| l.holders.iter().filter_map(|h| h.own.as_ref()))
+            .map(|h| h.expires)
             .min();
         self.sweep_at = next;
         self.sweep_sooner = false;
         next
     }
 
-    /// Drops expired holders of `f`, remembering their leases as expired.
-    pub(super) fn purge(&mut self, f: FunctionId, now: Now) {
-        let Some(lock) = self.functions.get_mut(&f) else {
+    /// Drops the expired own locks on `key`, remembering their leases as
+    /// expired, and their intentions on the keys above.
+    pub(super) fn purge(&mut self, key: &Key, now: Now) {
+        if !self.keys.get(key).is_some_and(|l| l.has_expired(now)) {
             return;
-        };
-        if purge_lock(f, lock, &mut self.held, &mut self.expired, now) {
-            self.drop_if_idle(f);
+        }
+        let agents: Vec<AgentId> = self.keys[key]
+            .holders
+            .iter()
+            .filter(|h| h.own_expired(now))
+            .map(|h| h.agent)
+            .collect();
+        for agent in agents {
+            if let Some(hold) = self.uninstall(agent, key) {
+                self.expired
+                    .insert((agent, key.clone()), (hold.token, hold.expires_at));
+            }
         }
     }
 
-    /// Breaks every live lease on `f` (an operator's `break-lock`): each
-    /// holder loses it at once and is told "expired" from now on, exactly
-    /// as if it had lapsed, so its fencing token stops authorising; then
-    /// waiters are granted. Returns what was broken.
-    pub(in crate::locks) fn break_lock(&mut self, f: FunctionId, now: Now) -> Vec<BrokenLease> {
-        self.purge(f, now);
-        let holders = self
-            .functions
-            .get_mut(&f)
-            .map(|l| std::mem::take(&mut l.holders))
+    /// Breaks every live lease on exactly `resource` (an operator's
+    /// `break-lock`; locks above or below it are left alone): each holder
+    /// loses it at once and is told "expired" from now on, exactly as if it
+    /// had lapsed, so its fencing token stops authorising; then waiters are
+    /// granted. Returns what was broken.
+    pub(in crate::locks) fn break_lock(
+        &mut self,
+        resource: &Resource,
+        now: Now,
+    ) -> Vec<BrokenLease> {
+        let key = Key::of(resource);
+        self.purge(&key, now);
+        let agents: Vec<AgentId> = self
+            .keys
+            .get(&key)
+            .map(|l| l.claims().map(|(a, _)| a).collect())
             .unwrap_or_default();
-        let broken: Vec<BrokenLease> = holders
-            .into_iter()
-            .map(|h| {
-                self.unhold(h.agent, f);
-                self.expired.insert((h.agent, f), (h.token, now.system));
-                BrokenLease {
-                    agent: h.agent,
-                    mode: h.mode,
-                    token: h.token,
-                }
-            })
-            .collect();
-        self.drop_if_idle(f);
+        let mut broken = Vec::with_capacity(agents.len());
+        for agent in agents {
+            if let Some(hold) = self.uninstall(agent, &key) {
+                self.expired
+                    .insert((agent, key.clone()), (hold.token, now.system));
+                broken.push(BrokenLease {
+                    agent,
+                    claim: hold.target.claim,
+                    token: hold.token,
+                });
+            }
+        }
         self.pump(now);
         broken
     }
 
-    /// Releases those of `functions` that `agent` holds under `token`, then
+    /// Releases those of `resources` that `agent` holds under `token`, then
     /// grants waiters; returns how many it released.
     pub(in crate::locks) fn give_back(
         &mut self,
         agent: AgentId,
         token: FencingToken,
-        functions: &[FunctionId],
+        resources: &[Resource],
         now: Now,
     ) -> usize {
         let mut n = 0;
-        for f in functions {
+        for r in resources {
+            let key = Key::of(r);
             let held = self
-                .functions
-                .get(f)
-                .and_then(|l| l.holders.iter().find(|h| h.agent == agent))
+                .keys
+                .get(&key)
+                .and_then(|l| l.holder(agent))
+                .and_then(|h| h.own.as_ref())
                 .map(|h| h.token);
             if held == Some(token) {
-                self.release_one(agent, *f);
+                self.release_one(agent, &key);
                 n += 1;
             }
         }
@@ -100,37 +119,16 @@ impl State {
     }
 
     pub(super) fn purge_all(&mut self, now: Now) {
-        let fs: Vec<FunctionId> = self.functions.keys().copied().collect();
-        for f in fs {
-            self.purge(f, now);
+        let keys: Vec<Key> = self
+            .keys
+            .iter()
+            .filter(|(_, l)| l.has_expired(now))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in keys {
+            self.purge(&key, now);
         }
     }
-}
-
-/// Drops the expired holders of one function's lock, remembering their
-/// leases as expired and taking the function off their agents' lists.
-/// Returns true if and only if it dropped any.
-pub(super) fn purge_lock(
-    f: FunctionId,
-    lock: &mut FunctionLock,
-    held: &mut IdMap<AgentId, Vec<FunctionId>>,
-    expired: &mut IdMap<(AgentId, FunctionId), (FencingToken, SystemTime)>,
-    now: Now,
-) -> bool {
-    if !lock.holders.iter().any(|h| h.expires <= now.instant) {
-        return false;
-    }
-    lock.holders.retain(|h| {
-        let live = h.expires > now.instant;
-        if !live {
-            expired.insert((h.agent, f), (h.token, h.expires_at));
-            if let Some(list) = held.get_mut(&h.agent) {
-                list.retain(|x| *x != f);
-            }
-        }
-        live
-    });
-    true
 }
 
 #[cfg(test)]
@@ -138,6 +136,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+    use crate::graph::FunctionId;
     use crate::locks::state::testing::*;
     use crate::locks::types::{LeaseCheck, targets};
 
@@ -151,16 +150,14 @@ mod tests {
         let f1 = targets(&[(1, W)]);
         let just_before = later(t0, 99);
         assert!(!s.grantable(B, &f1, None, just_before));
-        assert!(matches!(
-            s.lease(A, FunctionId(1), just_before),
-            LeaseCheck::Live(_)
-        ));
+        let f = Resource::Function(FunctionId(1));
+        assert!(matches!(s.lease(A, &f, just_before), LeaseCheck::Live(_)));
         let at = later(t0, 100);
         // The holder is still in the table, unpurged, and already absent.
-        assert_eq!(s.functions[&FunctionId(1)].holders.len(), 1);
+        assert_eq!(s.keys[&Key::of(&f)].holders.len(), 1);
         assert!(s.grantable(B, &f1, None, at));
         assert_eq!(
-            s.lease(A, FunctionId(1), at),
+            s.lease(A, &f, at),
             LeaseCheck::Expired {
                 token: grant.token,
                 expired_at: Some(grant.locks[0].expires_at),

@@ -14,14 +14,16 @@ use std::time::Duration;
 
 use tokio::sync::Notify;
 
-use super::{Admitted, Now, RequestId, Settled, State, Waiting};
+use super::keys::own_key;
+use super::{Admitted, Now, RequestId, Settled, State, Waiting, merged_keys};
 use crate::locks::agents::AgentId;
 use crate::locks::types::{AcquireError, Grant, LockTarget};
 
 impl State {
     /// A request that may wait: granted at once if it can be, refused if
-    /// waiting would deadlock, else queued behind everyone already waiting.
-    /// `notify` is woken whenever its standing may have changed.
+    /// waiting would deadlock, else queued behind everyone already waiting
+    /// on each of its keys. `notify` is woken whenever its standing may
+    /// have changed.
     pub(in crate::locks) fn admit(
         &mut self,
         agent: AgentId,
@@ -31,26 +33,28 @@ impl State {
         now: Now,
         notify: Arc<Notify>,
     ) -> Result<Admitted, AcquireError> {
+        self.check_capacities(targets)?;
         for t in targets {
-            self.purge(t.function, now);
+            self.purge(&own_key(t), now);
         }
         let purpose: Option<Arc<str>> = purpose.map(Arc::from);
         if self.grantable(agent, targets, None, now) {
             let grant = self.grant(agent, targets, ttl, &purpose, now, None);
             return Ok(Admitted::Granted(grant));
         }
-        let blockers = self.waits_for(agent, targets, None, now);
-        if let Some(cycle) = self.cycle_to(agent, &blockers, now) {
+        if let Some(cycle) = self.deadlock(agent, targets, now) {
             return Err(AcquireError::Deadlock {
                 cycle,
                 denial: self.denial(agent, targets, None, now),
             });
         }
+        self.fix_capacities(targets);
         let rid = self.next_request;
         self.next_request += 1;
-        for t in targets {
-            self.functions
-                .entry(t.function)
+        let keys = merged_keys(targets);
+        for (key, _) in &keys {
+            self.keys
+                .entry(key.clone())
                 .or_default()
                 .queue
                 .push_back(rid);
@@ -60,6 +64,7 @@ impl State {
             Waiting {
                 agent,
                 targets: targets.to_vec(),
+                keys,
                 ttl,
                 purpose,
                 since: now.system,
@@ -92,7 +97,7 @@ impl State {
         now: Now,
     ) -> AcquireError {
         for t in targets {
-            self.purge(t.function, now);
+            self.purge(&own_key(t), now);
         }
         let denial = self.denial(agent, targets, Some(rid), now);
         self.dequeue(rid);
@@ -102,23 +107,16 @@ impl State {
 
     /// Takes back a request whose caller is gone. It leaves the queues, and
     /// a grant the pump made for it that nobody collected is undone: what
-    /// the agent held before comes back exactly (mode, token, lease and
+    /// the agent held before comes back exactly (claim, token, lease and
     /// purpose), so an abandoned wait neither upgrades nor extends.
     pub(in crate::locks) fn abandon(&mut self, rid: RequestId, agent: AgentId, now: Now) {
         self.dequeue(rid);
         if let Some(Settled::Granted { previous, .. }) = self.settled.remove(&rid) {
-            for (f, prior) in previous {
-                match prior {
-                    None => {
-                        self.release_one(agent, f);
-                    }
-                    Some(old) => {
-                        if let Some(lock) = self.functions.get_mut(&f)
-                            && let Some(h) = lock.holders.iter_mut().find(|h| h.agent == agent)
-                        {
-                            *h = old;
-                        }
-                    }
+            for (key, prior) in previous {
+                self.uninstall(agent, &key);
+                if let Some(old) = prior {
+                    self.expired.remove(&(agent, key.clone()));
+                    self.install(agent, key, old);
                 }
             }
         }
@@ -128,8 +126,8 @@ impl State {
     /// Removes a waiting request from its queues and wakes those behind it.
     pub(super) fn dequeue(&mut self, rid: RequestId) -> Option<Waiting> {
         let w = self.waiting.remove(&rid)?;
-        for t in &w.targets {
-            if let Some(lock) = self.functions.get_mut(&t.function) {
+        for (key, _) in &w.keys {
+            if let Some(lock) = self.keys.get_mut(key) {
                 lock.queue.retain(|r| *r != rid);
                 for other in &lock.queue {
                     if let Some(o) = self.waiting.get(other) {
@@ -137,7 +135,7 @@ impl State {
                     }
                 }
             }
-            self.drop_if_idle(t.function);
+            self.drop_if_idle(key);
         }
         Some(w)
     }
@@ -152,7 +150,7 @@ impl State {
             let targets = w.targets.clone();
             let agent = w.agent;
             for t in &targets {
-                self.purge(t.function, now);
+                self.purge(&own_key(t), now);
             }
             if !self.grantable(agent, &targets, Some(rid), now) {
                 continue;
@@ -171,6 +169,7 @@ impl State {
 mod tests {
     use super::*;
     use crate::graph::FunctionId;
+    use crate::locks::resource::Resource;
     use crate::locks::state::testing::*;
     use crate::locks::types::targets;
 
@@ -194,7 +193,7 @@ mod tests {
         s.release(A, None);
         s.pump(now);
         let granted = s.collect(rb).expect("the first waiter is settled");
-        assert_eq!(granted.unwrap().locks[0].mode, W);
+        assert_eq!(granted.unwrap().locks[0].claim, W.into());
         assert!(s.collect(rc).is_none(), "the second still waits");
         let d = s.denial(C, &targets(&[(1, R)]), Some(rc), now);
         assert_eq!(agents(&d.blocked[0].holders), vec![B]);
@@ -216,12 +215,13 @@ mod tests {
         s.pump(later(now, 5));
         // The pump granted the upgrade; its caller is gone before it saw it.
         s.abandon(rb, B, later(now, 5));
-        let holders = s.holders(FunctionId(1), None, now);
+        let holders = s.holders(&targets(&[(1, R)])[0], now);
         assert_eq!(holders.len(), 1);
         assert_eq!(
-            (holders[0].agent, holders[0].mode, holders[0].token),
-            (B, R, before.token)
+            (holders[0].agent, holders[0].claim, holders[0].token),
+            (B, R.into(), before.token)
         );
+        assert_eq!(holders[0].resource, Resource::Function(FunctionId(1)));
         assert_eq!(holders[0].expires_at, before.locks[0].expires_at);
         assert!(s.collect(rb).is_none(), "nothing left to collect");
     }

@@ -154,9 +154,12 @@ impl CographServer {
             .hub
             .lock_status()
             .into_iter()
-            .filter(|v| only.is_none_or(|f| f == v.function))
-            .map(|v| LockView {
-                function: views::function_name(&program, v.function),
+            // The wire lists function locks; other kinds wait for their
+            // own fields.
+            .filter_map(|v| Some((v.resource.function()?, v)))
+            .filter(|(f, _)| only.is_none_or(|o| o == *f))
+            .map(|(f, v)| LockView {
+                function: views::function_name(&program, f),
                 holders: v
                     .holders
                     .iter()
@@ -212,7 +215,7 @@ fn forward_progress(
                         b.holders.iter().map(|h| hub.agent_name(h.agent)).collect();
                     format!(
                         "{}: position {} of {}{}",
-                        views::function_name(&program, b.function),
+                        views::function_name(&program, views::function_of(&b.resource)),
                         b.queue_position,
                         b.queue_length,
                         if who.is_empty() {

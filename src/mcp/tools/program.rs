@@ -208,8 +208,9 @@ fn holders_by_function(
 ) -> std::collections::HashMap<u64, Vec<String>> {
     hub.lock_status()
         .into_iter()
-        .filter(|view| program.get(view.function).is_some())
-        .map(|view| {
+        .filter_map(|view| Some((view.resource.function()?, view)))
+        .filter(|(f, _)| program.get(*f).is_some())
+        .map(|(f, view)| {
             let holders = view
                 .holders
                 .iter()
@@ -217,11 +218,11 @@ fn holders_by_function(
                     format!(
                         "{} ({})",
                         hub.agent_name(h.agent),
-                        convert::mode(h.mode).as_str()
+                        convert::claim_mode(h.claim).as_str()
                     )
                 })
                 .collect();
-            (view.function.0, holders)
+            (f.0, holders)
         })
         .collect()
 }
