@@ -532,7 +532,11 @@ async fn keepalive(addr: &str, seconds: f64) -> anyhow::Result<()> {
         let pong = conn.exchange("POST", "/mcp", &mcp, &ping).await;
         lat.entry("ping").or_default().push(start.elapsed());
         if pong.status != 200 || !pong.body.contains(r#""result""#) {
-            bail!("ping on the kept-alive connection answered {}: {}", pong.status, pong.body);
+            bail!(
+                "ping on the kept-alive connection answered {}: {}",
+                pong.status,
+                pong.body
+            );
         }
         for (tool, args) in [
             ("lock_status", json!({"function": "load::own"})),

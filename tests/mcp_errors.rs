@@ -70,8 +70,8 @@ async fn lock_timeout_names_holder_and_queue_and_leaves_the_queue() {
     let blocked = timeout["blocked"].as_array().unwrap();
     assert_eq!(blocked.len(), 1, "{timeout:#}");
     let b = &blocked[0];
-    assert_eq!(b["function"], "demo::f");
-    assert_eq!(b["function"], held["granted"][0]["function"]);
+    assert_eq!(b["resource"], "demo::f");
+    assert_eq!(b["resource"], held["granted"][0]["resource"]);
     let holder = &b["holders"][0];
     assert_eq!(holder["agent_id"], alice_id.as_str());
     assert_eq!(holder["agent_name"], "alice");
@@ -98,7 +98,7 @@ async fn lock_timeout_names_holder_and_queue_and_leaves_the_queue() {
     // Alice releases: carol, not bob, is granted.
     ok(&call(&alice, "release_locks", json!({})).await);
     let granted = carol_wait.await.unwrap().expect("carol's wait answers");
-    assert_eq!(ok(&granted)["granted"][0]["function"], "demo::f");
+    assert_eq!(ok(&granted)["granted"][0]["resource"], "demo::f");
     assert_eq!(
         lock_queue(&bob, "demo::f").await,
         (vec!["carol".to_string()], vec![])
@@ -248,7 +248,7 @@ async fn cancelled_wait_leaves_the_queue_and_is_never_granted() {
 
     // A release by the holder grants nobody: bob is not in line any more.
     let released = ok(&call(&alice, "release_locks", json!({})).await);
-    assert_eq!(released["released"][0]["function"], "demo::f");
+    assert_eq!(released["released"][0]["resource"], "demo::f");
     assert_eq!(lock_queue(&alice, "demo::f").await, (vec![], vec![]));
     assert!(my_locks(&bob).await.is_empty());
     assert_eq!(program_state(&alice).await, before);

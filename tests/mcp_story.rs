@@ -76,7 +76,7 @@ async fn two_agents_contend_for_a_write_lock() {
     // Alice releases: Bob is granted from the queue.
     ok(&call(&alice, "release_locks", json!({})).await);
     let granted = ok(&bob_wait.await.unwrap().unwrap());
-    assert_eq!(granted["granted"][0]["function"], "demo::f");
+    assert_eq!(granted["granted"][0]["resource"], "demo::f");
     assert_eq!(granted["granted"][0]["mode"], "write");
     let status = ok(&call(&carol, "lock_status", json!({})).await);
     assert_eq!(status["locks"][0]["holders"][0]["agent_name"], "bob");
@@ -95,7 +95,7 @@ async fn a_batch_is_all_or_nothing() {
     let both = json!({"locks": [{"function": "demo::f", "mode": "write"}, {"function": "demo::g", "mode": "write"}]});
     let denied = refused(&alice, "acquire_locks", both, "lock_denied").await;
     assert_eq!(denied["blocked"].as_array().unwrap().len(), 1);
-    assert_eq!(denied["blocked"][0]["function"], "demo::g");
+    assert_eq!(denied["blocked"][0]["resource"], "demo::g");
     assert_eq!(
         my_locks(&alice).await,
         vec![("demo::f".to_string(), "read".to_string())]
@@ -223,7 +223,7 @@ async fn an_ended_session_releases_its_locks_at_once() {
         .unwrap()
         .clone();
     assert_eq!(held.len(), 1, "{held:#?}");
-    assert_eq!(held[0]["function"], "demo::g");
+    assert_eq!(held[0]["resource"], "demo::g");
     ok(&acquire(&bob, "demo::f", "write").await);
     waiting.abort();
 }
@@ -300,11 +300,11 @@ async fn a_deadlock_is_refused_and_nobody_loses_a_lock() {
     );
     // Bob still holds g, alice still holds f and waits.
     let status = ok(&call(&bob, "lock_status", json!({})).await);
-    assert_eq!(status["yours"][0]["function"], "demo::g");
+    assert_eq!(status["yours"][0]["resource"], "demo::g");
     assert_eq!(status["locks"].as_array().unwrap().len(), 2);
     ok(&call(&bob, "release_locks", json!({})).await);
     let granted = alice_wait.await.unwrap().unwrap();
-    assert_eq!(ok(&granted)["granted"][0]["function"], "demo::g");
+    assert_eq!(ok(&granted)["granted"][0]["resource"], "demo::g");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

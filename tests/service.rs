@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use cograph::graph::{EditOp, FunctionRef, NodeId, Op, Program, Revision, Value, apply};
 use cograph::locks::{AgentId, LockMode, Transport};
-use cograph::service::{AgentSession, EditRequest, Hub, HubConfig, OnConflict, ServiceError};
+use cograph::service::{
+    AgentSession, EditRequest, Hub, HubConfig, LockSpec, OnConflict, ServiceError,
+};
 use cograph::verify::verify_all;
 use common::{F, open_hub};
 use serde_json::json;
@@ -262,7 +264,10 @@ async fn blind_writes_are_refused_with_read_required() {
 async fn lock_f(hub: &Hub, agent: AgentId, ttl: Option<Duration>) {
     hub.acquire(
         agent,
-        &[(fref("demo::f"), LockMode::Write)],
+        &[LockSpec::Function {
+            function: fref("demo::f"),
+            mode: LockMode::Write,
+        }],
         Duration::ZERO,
         ttl,
         None,

@@ -279,7 +279,7 @@ async fn lock_denied_has_one_shape_from_acquire_locks_and_propose_edit() {
     assert_eq!(keys(&by_lock), keys(&by_edit));
     let (a, b) = (&by_lock["blocked"][0], &by_edit["blocked"][0]);
     assert_eq!(keys(a), keys(b));
-    assert_eq!(b["function"], "demo::f");
+    assert_eq!(b["resource"], "demo::f");
     assert_eq!(b["holders"][0]["agent_id"], alice_id.as_str());
     assert_eq!(b["holders"][0]["agent_name"], "alice");
     assert_eq!(b["holders"][0]["mode"], "write");

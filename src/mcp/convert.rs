@@ -4,7 +4,9 @@
 //! already checked when they were decoded.
 
 use super::error::ToolFailure;
-use super::types::{EditOpArg, ErrorCode, FunctionArg, Mode, NodeArg, ParamArg, TransportView};
+use super::types::{
+    EditOpArg, ErrorCode, FunctionArg, KindArg, Mode, NodeArg, ParamArg, TransportView,
+};
 use crate::graph::FunctionRef;
 use crate::graph::edit::{Body, NodeRef, NodeSpec};
 use crate::graph::text::{parse_function_text, parse_op, parse_type};
@@ -33,6 +35,17 @@ pub fn mode(m: LockMode) -> Mode {
 /// the exclusive mode should one ever slip through.
 pub fn claim_mode(c: Claim) -> Mode {
     c.mode().map_or(Mode::Write, mode)
+}
+
+pub fn resource_kind(k: KindArg) -> crate::locks::ResourceKind {
+    use crate::locks::ResourceKind;
+    match k {
+        KindArg::Function => ResourceKind::Function,
+        KindArg::Module => ResourceKind::Module,
+        KindArg::Path => ResourceKind::Path,
+        KindArg::Named => ResourceKind::Named,
+        KindArg::Semaphore => ResourceKind::Semaphore,
+    }
 }
 
 pub fn lock_mode(m: Mode) -> LockMode {

@@ -162,14 +162,21 @@ pub fn from_service(e: ServiceError, program: &Program, hub: &Hub) -> ToolFailur
                 format!("{what}{}", did_you_mean(&names)),
                 "program_overview lists the functions; names are `module::name`, ids are numbers",
             )
-            .with("suggestions", &names)
         }
         ServiceError::LockDenied { locked } => {
             let views: Vec<_> = locked
                 .iter()
-                .map(|l| views::blocked(hub, l.name.to_string(), &l.blocked))
+                .map(|l| {
+                    let mut view = views::blocked(hub, program, &l.blocked);
+                    if l.blocked.resource.function().is_some() {
+                        // The name the edit knew it by (also for a function
+                        // the program no longer has under that name).
+                        view.resource = l.name.to_string();
+                    }
+                    view
+                })
                 .collect();
-            let functions: Vec<String> = views.iter().map(|v| v.function.clone()).collect();
+            let functions: Vec<String> = views.iter().map(|v| v.resource.clone()).collect();
             blocked(
                 ErrorCode::LockDenied,
                 format!("{} locked by another agent", names(&functions)),
@@ -326,16 +333,13 @@ pub fn from_acquire(e: AcquireError, program: &Program, hub: &Hub) -> ToolFailur
         denial
             .blocked
             .iter()
-            .map(|b| {
-                let function = views::function_name(program, views::function_of(&b.resource));
-                views::blocked(hub, function, b)
-            })
+            .map(|b| views::blocked(hub, program, b))
             .collect()
     };
     match e {
         AcquireError::Denied(d) => {
             let views = views(&d);
-            let functions: Vec<String> = views.iter().map(|v| v.function.clone()).collect();
+            let functions: Vec<String> = views.iter().map(|v| v.resource.clone()).collect();
             blocked(
                 ErrorCode::LockDenied,
                 format!(
@@ -397,27 +401,38 @@ fn blocked_text(views: &[BlockedView]) -> String {
             .iter()
             .map(|h| {
                 format!(
-                    "held by {} ({}, {}{}{}, until {})",
+                    "held by {} ({}, {}{}{}{}, until {})",
                     h.agent_name,
                     h.agent_id,
-                    h.mode.as_str(),
+                    views::claim_text(h.mode, h.permits),
+                    match (&h.resource, h.below) {
+                        (Some(r), true) => format!(" below {r}"),
+                        (Some(r), false) => format!(" on {r}"),
+                        (None, _) => String::new(),
+                    },
                     h.purpose
                         .as_deref()
                         .map(|p| format!(": {p}"))
                         .unwrap_or_default(),
                     views::holder_idle(h),
-                    h.expires_at
+                    h.expires_at.as_deref().unwrap_or("?")
                 )
             })
             .collect();
-        who.extend(
-            b.waiting_ahead
-                .iter()
-                .map(|w| format!("{} waits ahead of you ({})", w.agent_name, w.mode.as_str())),
-        );
+        who.extend(b.waiting_ahead.iter().map(|w| {
+            format!(
+                "{} waits ahead of you ({})",
+                w.agent_name,
+                views::claim_text(w.mode, w.permits)
+            )
+        }));
+        let semaphore = match (b.capacity, b.in_use) {
+            (Some(c), Some(u)) => format!(" ({u} of {c} permits in use)"),
+            _ => String::new(),
+        };
         format!(
-            "{}: {}; your queue position {} of {}",
-            b.function,
+            "{}{semaphore}: {}; your queue position {} of {}",
+            b.resource,
             who.join("; "),
             b.queue_position,
             b.queue_length.max(b.queue_position)

@@ -157,7 +157,7 @@ cases! {
         suggestions: vec![name()],
     } => Tool {
         code: ErrorCode::NotFound, message: "did you mean `demo::f`?", hint: "program_overview",
-        details: &["suggestions"],
+        details: &[],
     };
     lock_denied_by_holders: ServiceError::LockDenied {
         locked: vec![LockedFunction { name: name(), blocked: denial().blocked.remove(0) }],

@@ -147,12 +147,7 @@ impl Summary for GetFunctionResult {
             self.id, self.name, self.revision, self.hash
         );
         if !self.locked_by.is_empty() {
-            let who: Vec<String> = self
-                .locked_by
-                .iter()
-                .map(|h| format!("{} ({})", h.agent_name, h.mode))
-                .collect();
-            let _ = write!(s, "\nlocked by {}", who.join(", "));
+            let _ = write!(s, "\nlocked by {}", self.locked_by.join(", "));
         }
         if let Some(warning) = &self.warning {
             let _ = write!(s, "\nwarning: {warning}");
@@ -175,7 +170,14 @@ impl Summary for AcquireLocksResult {
         let locks: Vec<String> = self
             .granted
             .iter()
-            .map(|g| format!("{} ({}, until {})", g.function, g.mode, g.expires_at))
+            .map(|g| {
+                format!(
+                    "{} ({}, until {})",
+                    g.resource,
+                    super::views::claim_text(g.mode, g.permits),
+                    g.expires_at
+                )
+            })
             .collect();
         format!(
             "granted {} (fencing token {}) after {} ms",
@@ -188,30 +190,36 @@ impl Summary for AcquireLocksResult {
 
 impl Summary for ReleaseLocksResult {
     fn summary(&self) -> String {
-        let released: Vec<String> = self.released.iter().map(|r| r.function.clone()).collect();
-        let held: Vec<String> = self.still_held.iter().map(|r| r.function.clone()).collect();
+        let released: Vec<String> = self.released.iter().map(|r| r.resource.clone()).collect();
         format!(
-            "released {}; still held: {}",
+            "released {}; {} locks still held",
             if released.is_empty() {
                 "nothing".into()
             } else {
                 released.join(", ")
             },
-            if held.is_empty() {
-                "nothing".into()
-            } else {
-                held.join(", ")
-            }
+            self.n_still_held
         )
     }
 }
 
 impl Summary for LockStatusResult {
     fn summary(&self) -> String {
-        if self.locks.is_empty() {
-            return "no locks held or waited for".into();
-        }
         let mut s = String::new();
+        if let Some(t) = &self.token {
+            let _ = match (&t.resource, &t.holder, &t.expires_at) {
+                (Some(r), Some(h), Some(until)) if t.live => writeln!(
+                    s,
+                    "token {} is live: {r}, held by {h} until {until}",
+                    t.token
+                ),
+                _ => writeln!(s, "token {} is not live", t.token),
+            };
+        }
+        if self.locks.is_empty() {
+            s.push_str("no locks held or waited for");
+            return s;
+        }
         for l in &self.locks {
             let holders: Vec<String> = l
                 .holders
@@ -221,21 +229,32 @@ impl Summary for LockStatusResult {
                         "{} ({}, {}{}, until {})",
                         h.agent_name,
                         h.agent_id,
-                        h.mode,
+                        super::views::claim_text(h.mode, h.permits),
                         super::views::holder_idle(h),
-                        h.expires_at
+                        h.expires_at.as_deref().unwrap_or("?")
                     )
                 })
                 .collect();
             let waiters: Vec<String> = l
                 .waiters
                 .iter()
-                .map(|w| format!("{}. {} ({})", w.position, w.agent_name, w.mode))
+                .map(|w| {
+                    format!(
+                        "{}. {} ({})",
+                        w.position.unwrap_or(0),
+                        w.agent_name,
+                        super::views::claim_text(w.mode, w.permits)
+                    )
+                })
                 .collect();
             let _ = writeln!(
                 s,
-                "{}: held by {}; queue: {}",
-                l.function,
+                "{}{}: held by {}; queue: {}",
+                l.resource,
+                match (l.capacity, l.in_use) {
+                    (Some(c), Some(u)) => format!(" ({u} of {c} permits in use)"),
+                    _ => String::new(),
+                },
                 if holders.is_empty() {
                     "nobody".into()
                 } else {
@@ -325,7 +344,7 @@ impl Summary for HistoryResult {
             s.push_str("no commits\n");
         }
         for e in &self.operator_events {
-            let _ = writeln!(s, "{}", super::views::operator_event_line(e));
+            let _ = writeln!(s, "{e}");
         }
         for c in self.commits.iter().map(|c| &c.commit) {
             let _ = writeln!(

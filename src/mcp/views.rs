@@ -6,8 +6,8 @@ use crate::graph::text::render_op;
 use crate::graph::{
     Function, FunctionDiff, FunctionId, Node, NodeId, Program, QualifiedName, Type, Value,
 };
-use crate::locks::{self, Blocked, HeldLock, Resource};
-use crate::service::{FunctionConflict, Hub};
+use crate::locks::{self, Blocked, Claim, HeldLock, Resource};
+use crate::service::{FunctionConflict, Hub, TokenCheck};
 use crate::store::CommitRecord;
 use crate::verify::Diagnostic;
 
@@ -20,19 +20,6 @@ pub fn function_name(program: &Program, id: FunctionId) -> String {
         .name_of(id)
         .map(|n| n.to_string())
         .unwrap_or_else(|| id.to_string())
-}
-
-pub fn holder(hub: &Hub, h: &locks::HolderView) -> HolderView {
-    let agent = hub.agent(h.agent);
-    HolderView {
-        idle_s: agent.as_ref().map(|a| a.idle_for().as_secs()),
-        agent_id: h.agent.to_string(),
-        agent_name: hub.agent_name(h.agent),
-        mode: claim_mode(h.claim),
-        purpose: h.purpose.clone(),
-        since: rfc3339(h.since),
-        expires_at: rfc3339(h.expires_at),
-    }
 }
 
 /// An idle time as people read it: `idle 40 s`, `idle 14 min`,
@@ -82,37 +69,138 @@ pub fn operator_event_line(e: &OperatorEventView) -> String {
     )
 }
 
-pub fn waiter(hub: &Hub, w: &locks::WaiterView) -> WaiterView {
+/// A resource as the wire names it: a function by its qualified name,
+/// anything else as `kind:name` (`path:src/net/`, `semaphore:gpu`).
+pub fn resource(program: &Program, r: &Resource) -> String {
+    crate::service::resource_text(program, r)
+}
+
+/// A claim as the wire shows it: `mode` for read/write, `permits` for a
+/// semaphore.
+pub fn claim(c: Claim) -> (Option<Mode>, Option<u32>) {
+    (c.mode().map(mode), c.permits())
+}
+
+/// `write`, `read`, `2 permits`.
+pub fn claim_text(mode: Option<Mode>, permits: Option<u32>) -> String {
+    match (mode, permits) {
+        (Some(m), _) => m.as_str().to_string(),
+        (None, Some(1)) => "1 permit".into(),
+        (None, Some(n)) => format!("{n} permits"),
+        (None, None) => "held".into(),
+    }
+}
+
+pub fn holder(hub: &Hub, program: &Program, shown: &Resource, h: &locks::HolderView) -> HolderView {
+    let agent = hub.agent(h.agent);
+    let (mode, permits) = claim(h.claim);
+    HolderView {
+        idle_s: agent.as_ref().map(|a| a.idle_for().as_secs()),
+        agent_id: h.agent.to_string(),
+        agent_name: hub.agent_name(h.agent),
+        mode,
+        permits,
+        resource: (h.resource != *shown || h.below).then(|| resource(program, &h.resource)),
+        below: h.below,
+        purpose: h.purpose.clone(),
+        since: rfc3339(h.since),
+        expires_at: Some(rfc3339(h.expires_at)),
+        position: None,
+    }
+}
+
+/// A holder in one line: `alice (write)`, `bob (read, on module:math)`.
+pub fn holder_line(
+    hub: &Hub,
+    program: &Program,
+    shown: &Resource,
+    h: &locks::HolderView,
+) -> String {
+    let (mode, permits) = claim(h.claim);
+    let on = if h.resource != *shown || h.below {
+        format!(
+            ", {} {}",
+            if h.below { "below" } else { "on" },
+            resource(program, &h.resource)
+        )
+    } else {
+        String::new()
+    };
+    format!(
+        "{} ({}{on})",
+        hub.agent_name(h.agent),
+        claim_text(mode, permits)
+    )
+}
+
+pub fn waiter(hub: &Hub, program: &Program, shown: &Resource, w: &locks::WaiterView) -> WaiterView {
+    let (mode, permits) = claim(w.claim);
     WaiterView {
         agent_id: w.agent.to_string(),
         agent_name: hub.agent_name(w.agent),
-        mode: claim_mode(w.claim),
-        position: w.position,
+        mode,
+        permits,
+        resource: (w.resource != *shown).then(|| resource(program, &w.resource)),
+        below: false,
+        position: Some(w.position),
         since: rfc3339(w.since),
+        expires_at: None,
+        idle_s: None,
         purpose: w.purpose.clone(),
     }
 }
 
-/// The function a lock of the function-only wire is on (`#0` for a lock on
-/// anything else, which the tools never ask for).
-pub fn function_of(r: &Resource) -> FunctionId {
-    r.function().unwrap_or(FunctionId(0))
-}
-
-pub fn blocked(hub: &Hub, function: String, b: &Blocked) -> BlockedView {
+pub fn blocked(hub: &Hub, program: &Program, b: &Blocked) -> BlockedView {
+    let shown = &b.resource;
     BlockedView {
-        function,
-        holders: b.holders.iter().map(|h| holder(hub, h)).collect(),
-        waiting_ahead: b.waiting_ahead.iter().map(|w| waiter(hub, w)).collect(),
+        resource: resource(program, shown),
+        holders: b
+            .holders
+            .iter()
+            .map(|h| holder(hub, program, shown, h))
+            .collect(),
+        waiting_ahead: b
+            .waiting_ahead
+            .iter()
+            .map(|w| waiter(hub, program, shown, w))
+            .collect(),
         queue_position: b.queue_position,
         queue_length: b.queue_length,
+        capacity: b.semaphore.map(|s| s.capacity),
+        in_use: b.semaphore.map(|s| s.in_use),
+    }
+}
+
+pub fn token(hub: &Hub, program: &Program, token: u64, check: TokenCheck) -> TokenView {
+    match check {
+        TokenCheck::Live {
+            resource: r,
+            agent,
+            expires_at,
+            ..
+        } => TokenView {
+            token,
+            live: true,
+            resource: Some(resource(program, &r)),
+            holder: Some(format!("{} ({agent})", hub.agent_name(agent))),
+            expires_at: Some(rfc3339(expires_at)),
+        },
+        TokenCheck::NotLive { .. } => TokenView {
+            token,
+            live: false,
+            resource: None,
+            holder: None,
+            expires_at: None,
+        },
     }
 }
 
 pub fn granted(program: &Program, l: &HeldLock) -> GrantedView {
+    let (mode, permits) = claim(l.claim);
     GrantedView {
-        function: function_name(program, function_of(&l.resource)),
-        mode: claim_mode(l.claim),
+        resource: resource(program, &l.resource),
+        mode,
+        permits,
         fencing_token: l.token.0,
         expires_at: rfc3339(l.expires_at),
     }

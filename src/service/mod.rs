@@ -20,6 +20,7 @@ mod access;
 mod commit;
 pub mod error;
 mod import;
+mod locking;
 mod operator;
 mod proposal;
 mod reads;
@@ -32,24 +33,20 @@ use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::Duration;
 
 use dashmap::DashMap;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 pub use error::{FunctionConflict, LockedFunction, ServiceError};
 pub use import::ImportOutcome;
+pub use locking::{LockSpec, ResourceRef, TokenCheck};
 pub use operator::{ActionReport, AgentReport, OperatorError, resource_text};
 pub use proposal::{CommitOutcome, EditRequest, FunctionOutcome, OnConflict};
 pub use reads::{DiffResult, FunctionRead, VersionSel};
 
 use crate::eval::Budget;
-use crate::graph::{
-    ContentHash, Function, FunctionId, FunctionRef, Program, QualifiedName, Revision,
-};
-use crate::locks::{
-    AgentId, AgentRegistry, Grant, LockConfig, LockMode, LockRequest, LockTable, LockTarget,
-    ModuleName, Resource, StructureLock, Transport, WaitProgress,
-};
+use crate::graph::{ContentHash, Function, FunctionId, Program, QualifiedName, Revision};
+use crate::locks::{AgentId, AgentRegistry, LockConfig, LockTable, StructureLock, Transport};
 use crate::store::{Store, StoreError};
 use crate::verify::{Diagnostic, verify_all};
 
@@ -358,81 +355,6 @@ impl Hub {
                 "agent ended"
             );
         }
-    }
-
-    /// Takes locks on the named functions, waiting up to `wait` in the FIFO
-    /// queues. Progress goes to `progress` while waiting.
-    #[allow(clippy::too_many_arguments)]
-    pub async fn acquire(
-        &self,
-        agent: AgentId,
-        targets: &[(FunctionRef, LockMode)],
-        wait: Duration,
-        ttl: Option<Duration>,
-        purpose: Option<String>,
-        cancel: &CancellationToken,
-        progress: Option<mpsc::UnboundedSender<WaitProgress>>,
-    ) -> Result<Grant, ServiceError> {
-        let program = self.snapshot();
-        let mut resolved = Vec::with_capacity(targets.len());
-        for (name, mode) in targets {
-            let id = Hub::resolve_in(&program, name)?;
-            resolved.push(LockTarget {
-                resource: Resource::Function(id),
-                claim: (*mode).into(),
-                // A resolved function has a name, whose module places its
-                // lock inside the module's.
-                module: program.name_of(id).map(|n| ModuleName::of(&n)),
-                capacity: None,
-            });
-        }
-        // Without a purpose of its own, a lock shows the agent's.
-        let purpose = purpose.or_else(|| self.agents.get(agent).and_then(|a| a.purpose));
-        let request = LockRequest {
-            agent,
-            targets: resolved,
-            ttl,
-            purpose,
-        };
-        let grant = self.locks.acquire(request, wait, cancel, progress).await?;
-        if !self.agents.contains(agent) {
-            // The agent ended while this call was in flight: nobody could
-            // ever release these locks, so they go now.
-            self.locks.end_agent(agent);
-            return Err(crate::locks::AcquireError::AgentEnded.into());
-        }
-        Ok(grant)
-    }
-
-    /// Gives back what `grant` granted and the agent still holds under it
-    /// (its answer never reached the agent); waiters are granted.
-    pub fn give_back(&self, agent: AgentId, grant: &Grant) {
-        let resources: Vec<Resource> = grant.locks.iter().map(|l| l.resource.clone()).collect();
-        let n = self.locks.give_back(agent, grant.token, &resources);
-        tracing::info!(%agent, released = n, "gave back a grant its caller never received");
-    }
-
-    /// Releases the named locks, or all the agent's locks.
-    pub fn release(
-        &self,
-        agent: AgentId,
-        functions: Option<&[FunctionRef]>,
-    ) -> Result<Vec<(FunctionId, LockMode)>, ServiceError> {
-        // A function deleted since it was locked can still be released by id.
-        let resources = match functions {
-            None => None,
-            Some(refs) => Some(
-                refs.iter()
-                    .map(|r| self.resolve_any(r).map(Resource::Function))
-                    .collect::<Result<Vec<_>, _>>()?,
-            ),
-        };
-        Ok(self
-            .locks
-            .release(agent, resources.as_deref())
-            .into_iter()
-            .filter_map(|(r, claim)| Some((r.function()?, claim.mode()?)))
-            .collect())
     }
 
     /// Stops background tasks and closes the store after pending writes.

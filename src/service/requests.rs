@@ -31,11 +31,11 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
-use super::Hub;
 use super::error::ServiceError;
 use super::proposal::{CommitOutcome, EditRequest, FunctionOutcome, OnConflict};
-use crate::graph::{ContentHash, FunctionRef, Revision};
-use crate::locks::{AcquireError, AgentId, Grant, LockMode, WaitProgress};
+use super::{Hub, LockSpec};
+use crate::graph::{ContentHash, Revision};
+use crate::locks::{AcquireError, AgentId, Grant, WaitProgress};
 use crate::store::{ChangeRecord, RequestTag};
 
 /// How many lock requests' outcomes are remembered per agent.
@@ -190,14 +190,13 @@ impl Hub {
 
 /// What a lock request asks for; the wait is not part of it (a retry may
 /// wait longer than the attempt it repeats).
-fn lock_request_hash(targets: &[(FunctionRef, LockMode)], ttl: Option<Duration>) -> ContentHash {
+fn lock_request_hash(targets: &[LockSpec], ttl: Option<Duration>) -> ContentHash {
     let mut hasher = blake3::Hasher::new();
-    hasher.update(b"cograph/lock-request/v1\0");
-    let targets: Vec<_> = targets
-        .iter()
-        .map(|(f, m)| (f, matches!(m, LockMode::Write)))
-        .collect();
-    hasher.update(&serde_json::to_vec(&targets).expect("targets serialise"));
+    hasher.update(b"cograph/lock-request/v2\0");
+    for t in targets {
+        hasher.update(t.to_string().as_bytes());
+        hasher.update(b"\0");
+    }
     hasher.update(&ttl.map_or(0, |t| t.as_millis() as u64 + 1).to_le_bytes());
     ContentHash(*hasher.finalize().as_bytes())
 }
@@ -210,7 +209,7 @@ impl Hub {
         &self,
         request_id: Option<&str>,
         agent: AgentId,
-        targets: &[(FunctionRef, LockMode)],
+        targets: &[LockSpec],
         wait: Duration,
         ttl: Option<Duration>,
         purpose: Option<String>,

@@ -348,7 +348,7 @@ pub async fn my_locks(client: &Peer<RoleClient>) -> Vec<(String, String)> {
         .iter()
         .map(|l| {
             (
-                l["function"].as_str().unwrap().to_string(),
+                l["resource"].as_str().unwrap().to_string(),
                 l["mode"].as_str().unwrap().to_string(),
             )
         })

@@ -149,7 +149,7 @@ async def stateless(url):
         session = reg["session"]
         check(isinstance(session, str) and len(session) >= 32, "register_agent returns a secret handle", reg)
         got = await ok(carol, "acquire_locks", {**LOCK_F, "session": session})
-        check(got["granted"][0]["function"] == "interop::f", "the handle acquires", got)
+        check(got["granted"][0]["resource"] == "interop::f", "the handle acquires", got)
         st = await ok(carol, "lock_status", {"function": "interop::f", "session": session})
         check(st["locks"][0]["holders"][0]["agent_id"] == reg["agent_id"], "the lock is carol's", st)
         await err(carol, "acquire_locks", {**LOCK_F, "session": "not-a-handle"}, "session_required")

@@ -6,7 +6,7 @@ use super::*;
 #[tool_router(router = edits_tools, vis = "pub(super)")]
 impl CographServer {
     #[tool(
-        description = "Apply edit ops atomically, checked against your last read of each function: a stale edit merges if it does not overlap, else gets a `conflict` with the diff. Verified, then durable.",
+        description = "Apply edit ops atomically against your last read of each function: a stale edit merges if it does not overlap, else gets a `conflict` with the diff. Verified, then durable.",
         output_schema = rmcp::handler::server::tool::schema_for_output::<ProposeEditResult>(),
         annotations(open_world_hint = false)
     )]
@@ -120,7 +120,10 @@ impl CographServer {
         Ok(Out(HistoryResult {
             commits: commits.iter().map(views::commit).collect(),
             next_before_revision,
-            operator_events: events.iter().map(views::operator_event).collect(),
+            operator_events: events
+                .iter()
+                .map(|e| views::operator_event_line(&views::operator_event(e)))
+                .collect(),
         }))
     }
 

@@ -4,13 +4,16 @@
 use rmcp::model::{ProgressNotificationParam, ProgressToken};
 
 use super::*;
-use crate::locks::WaitProgress;
+use crate::locks::{
+    FencingToken, LockTarget, ModuleName, Resource, ResourceName, ResourcePath, WaitProgress,
+};
 use crate::mcp::delivery::Delivery;
+use crate::service::{LockSpec, ResourceRef};
 
 #[tool_router(router = locks_tools, vis = "pub(super)")]
 impl CographServer {
     #[tool(
-        description = "Take read/write locks on functions, all or none. wait_ms queues you (FIFO); a denial names the holders and your queue place. Leases expire (ttl_ms); no heartbeat needed.",
+        description = "Lock functions, modules, repository paths, named resources or semaphore permits, all or none. wait_ms queues you (FIFO); a denial names holders and your place. Leases expire (ttl_ms).",
         output_schema = rmcp::handler::server::tool::schema_for_output::<AcquireLocksResult>(),
         annotations(destructive_hint = false, open_world_hint = false)
     )]
@@ -22,10 +25,13 @@ impl CographServer {
         let agent = self.require_caller(&args.session, &ctx)?;
         let _call = self.hub.begin_call(agent);
         if args.locks.is_empty() {
-            return Err(bad_arg("locks", "give at least one {function, mode}"));
+            return Err(bad_arg(
+                "locks",
+                "give at least one, e.g. {\"function\": \"m::f\", \"mode\": \"write\"}",
+            ));
         }
         if args.locks.len() > 1000 {
-            return Err(bad_arg("locks", "at most 1000 functions per request"));
+            return Err(bad_arg("locks", "at most 1000 locks per request"));
         }
         check_text_arg("purpose", &args.purpose, 500)?;
         let wait = Duration::from_millis(args.wait_ms.unwrap_or(0));
@@ -42,8 +48,7 @@ impl CographServer {
         };
         let mut targets = Vec::with_capacity(args.locks.len());
         for (idx, l) in args.locks.iter().enumerate() {
-            let function = self.function_ref(&format!("locks[{idx}].function"), &l.function)?;
-            targets.push((function, convert::lock_mode(l.mode)));
+            targets.push(self.lock_spec(idx, l)?);
         }
         // Over a protocol session, a closed response stream that is not
         // resumed within the grace period abandons this call: the wait is
@@ -89,7 +94,7 @@ impl CographServer {
     }
 
     #[tool(
-        description = "Release the named locks, or all of yours when `functions` is omitted.",
+        description = "Release the named locks, or all of yours when `functions` and `resources` are omitted.",
         output_schema = rmcp::handler::server::tool::schema_for_output::<ReleaseLocksResult>(),
         annotations(destructive_hint = false, idempotent_hint = true, open_world_hint = false)
     )]
@@ -100,39 +105,40 @@ impl CographServer {
     ) -> ToolResult<ReleaseLocksResult> {
         let agent = self.require_caller(&args.session, &ctx)?;
         let _call = self.hub.begin_call(agent);
-        let functions = match &args.functions {
-            None => None,
-            Some(fs) => Some(
-                fs.iter()
-                    .enumerate()
-                    .map(|(idx, f)| self.function_ref(&format!("functions[{idx}]"), f))
-                    .collect::<Result<Vec<_>, _>>()?,
-            ),
-        };
+        let mut named = Vec::new();
+        for (idx, f) in args.functions.iter().flatten().enumerate() {
+            let function = self.function_ref(&format!("functions[{idx}]"), f)?;
+            named.push(ResourceRef::Function(function));
+        }
+        for (idx, text) in args.resources.iter().flatten().enumerate() {
+            let r = ResourceRef::parse(text)
+                .map_err(|e| bad_arg(&format!("resources[{idx}]"), e.to_string()))?;
+            named.push(r);
+        }
+        let all = args.functions.is_none() && args.resources.is_none();
         let released = self
             .hub
-            .release(agent, functions.as_deref())
+            .release(agent, (!all).then_some(named.as_slice()))
             .map_err(|e| self.fail(e))?;
         let program = self.hub.snapshot();
         Ok(Out(ReleaseLocksResult {
             released: released
                 .iter()
-                .map(|(f, m)| ReleasedView {
-                    function: views::function_name(&program, *f),
-                    mode: views::mode(*m),
+                .map(|(r, c)| {
+                    let (mode, permits) = views::claim(*c);
+                    ReleasedView {
+                        resource: views::resource(&program, r),
+                        mode,
+                        permits,
+                    }
                 })
                 .collect(),
-            still_held: self
-                .hub
-                .locks_held_by(agent)
-                .iter()
-                .map(|l| views::granted(&program, l))
-                .collect(),
+            n_still_held: self.hub.locks_held_by(agent).len(),
         }))
     }
 
     #[tool(
-        description = "Every lock now: holders and FIFO waiters, optionally for one function.",
+        description = "Every lock now: holders and FIFO waiters, by function, kind or name prefix; or is a fencing token live.",
         output_schema = rmcp::handler::server::tool::schema_for_output::<LockStatusResult>(),
         annotations(read_only_hint = true, open_world_hint = false)
     )]
@@ -150,26 +156,36 @@ impl CographServer {
             }
             None => None,
         };
+        check_text_arg("prefix", &args.prefix, 1024)?;
+        let kind = args.kind.map(convert::resource_kind);
         let locks = self
             .hub
             .lock_status()
             .into_iter()
-            // The wire lists function locks; other kinds wait for their
-            // own fields.
-            .filter_map(|v| Some((v.resource.function()?, v)))
-            .filter(|(f, _)| only.is_none_or(|o| o == *f))
-            .map(|(f, v)| LockView {
-                function: views::function_name(&program, f),
+            .filter(|v| only.is_none_or(|f| v.resource.function() == Some(f)))
+            .filter(|v| kind.is_none_or(|k| v.resource.kind() == k))
+            .map(|v| (views::resource(&program, &v.resource), v))
+            .filter(|(name, v)| {
+                args.prefix.as_deref().is_none_or(|p| {
+                    name.starts_with(p)
+                        || v.resource.to_string().starts_with(p)
+                        || name.split_once(':').is_some_and(|(_, n)| n.starts_with(p))
+                })
+            })
+            .map(|(name, v)| LockView {
+                resource: name,
                 holders: v
                     .holders
                     .iter()
-                    .map(|h| views::holder(&self.hub, h))
+                    .map(|h| views::holder(&self.hub, &program, &v.resource, h))
                     .collect(),
                 waiters: v
                     .waiters
                     .iter()
-                    .map(|w| views::waiter(&self.hub, w))
+                    .map(|w| views::waiter(&self.hub, &program, &v.resource, w))
                     .collect(),
+                capacity: v.semaphore.map(|s| s.capacity),
+                in_use: v.semaphore.map(|s| s.in_use),
             })
             .collect();
         let yours = me
@@ -181,7 +197,89 @@ impl CographServer {
                     .collect()
             })
             .unwrap_or_default();
-        Ok(Out(LockStatusResult { locks, yours }))
+        let token = args.token.map(|t| {
+            views::token(
+                &self.hub,
+                &program,
+                t,
+                self.hub.check_token(FencingToken(t)),
+            )
+        });
+        Ok(Out(LockStatusResult {
+            locks,
+            yours,
+            token,
+        }))
+    }
+
+    /// The service's lock spec for one wire target, or invalid params
+    /// naming the field that is wrong.
+    fn lock_spec(&self, idx: usize, l: &LockArg) -> Result<LockSpec, ToolFailure> {
+        let field = |name: &str| format!("locks[{idx}].{name}");
+        let kinds: Vec<&str> = [
+            ("function", l.function.is_some()),
+            ("module", l.module.is_some()),
+            ("path", l.path.is_some()),
+            ("named", l.named.is_some()),
+            ("semaphore", l.semaphore.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(k, given)| given.then_some(k))
+        .collect();
+        if kinds.len() != 1 {
+            return Err(bad_arg(
+                &format!("locks[{idx}]"),
+                format!(
+                    "name exactly one of `function`, `module`, `path`, `named`, `semaphore`; {}",
+                    if kinds.is_empty() {
+                        "none was given".to_string()
+                    } else {
+                        format!("got {}", kinds.join(" and "))
+                    }
+                ),
+            ));
+        }
+        let bad = |name: &str, e: crate::locks::ResourceError| bad_arg(&field(name), e.to_string());
+        if let Some(name) = &l.semaphore {
+            if l.mode.is_some() {
+                return Err(bad_arg(
+                    &field("mode"),
+                    "a semaphore takes `permits`, not a mode",
+                ));
+            }
+            let name = ResourceName::parse_semaphore(name).map_err(|e| bad("semaphore", e))?;
+            let permits = l.permits.unwrap_or(1);
+            return Ok(LockSpec::Other(LockTarget::permits(
+                name, permits, l.capacity,
+            )));
+        }
+        for (given, what) in [
+            (l.permits.is_some(), "permits"),
+            (l.capacity.is_some(), "capacity"),
+        ] {
+            if given {
+                return Err(bad_arg(
+                    &field(what),
+                    format!(
+                        "only a semaphore has `{what}`; this lock names a {}",
+                        kinds[0]
+                    ),
+                ));
+            }
+        }
+        let mode = convert::lock_mode(l.mode.unwrap_or(Mode::Write));
+        let resource = if let Some(f) = &l.function {
+            let function = self.function_ref(&field("function"), f)?;
+            return Ok(LockSpec::Function { function, mode });
+        } else if let Some(m) = &l.module {
+            Resource::Module(ModuleName::parse(m).map_err(|e| bad("module", e))?)
+        } else if let Some(p) = &l.path {
+            Resource::Path(ResourcePath::parse(p).map_err(|e| bad("path", e))?)
+        } else {
+            let n = l.named.as_deref().unwrap_or_default();
+            Resource::Named(ResourceName::parse(n).map_err(|e| bad("named", e))?)
+        };
+        Ok(LockSpec::Other(LockTarget::new(resource, mode)))
     }
 }
 
@@ -215,7 +313,7 @@ fn forward_progress(
                         b.holders.iter().map(|h| hub.agent_name(h.agent)).collect();
                     format!(
                         "{}: position {} of {}{}",
-                        views::function_name(&program, views::function_of(&b.resource)),
+                        views::resource(&program, &b.resource),
                         b.queue_position,
                         b.queue_length,
                         if who.is_empty() {

@@ -7,7 +7,7 @@ use super::*;
 #[tool_router(router = program_tools, vis = "pub(super)")]
 impl CographServer {
     #[tool(
-        description = "The program at a glance: revision, root hash, functions (signature, hash, size, lock holders), paged by name.",
+        description = "The program at a glance: revision, root hash, functions (signature, hash, size, holders), paged by name.",
         output_schema = rmcp::handler::server::tool::schema_for_output::<ProgramOverviewResult>(),
         annotations(read_only_hint = true, open_world_hint = false)
     )]
@@ -71,7 +71,7 @@ impl CographServer {
     }
 
     #[tool(
-        description = "Read one function (text form by default). This read is the base your next propose_edit is checked against.",
+        description = "Read a function (text form by default); your next propose_edit is checked against this read.",
         output_schema = rmcp::handler::server::tool::schema_for_output::<GetFunctionResult>(),
         annotations(read_only_hint = true, open_world_hint = false)
     )]
@@ -96,11 +96,12 @@ impl CographServer {
         };
         let f = &read.entry.function;
         let namer = read.program.namer();
+        let shown = crate::locks::Resource::Function(read.id);
         let locked_by = self
             .hub
             .lock_holders(read.id)
             .iter()
-            .map(|h| views::holder(&self.hub, h))
+            .map(|h| views::holder_line(&self.hub, &read.program, &shown, h))
             .collect();
         Ok(Out(GetFunctionResult {
             id: read.id.0,
@@ -214,13 +215,7 @@ fn holders_by_function(
             let holders = view
                 .holders
                 .iter()
-                .map(|h| {
-                    format!(
-                        "{} ({})",
-                        hub.agent_name(h.agent),
-                        convert::claim_mode(h.claim).as_str()
-                    )
-                })
+                .map(|h| views::holder_line(hub, program, &view.resource, h))
                 .collect();
             (f.0, holders)
         })

@@ -215,11 +215,10 @@ pub struct ProposeEditArgs {
     /// Applied in order, all or nothing.
     #[serde(deserialize_with = "edit_ops")]
     pub ops: Vec<EditOpArg>,
-    /// Function -> the hash your ops were written against (default: your
-    /// last read).
+    /// Function -> hash your ops are based on (default: your last read).
     #[serde(default)]
     pub base: Option<BTreeMap<String, String>>,
-    /// `merge` (default): rebase onto changes that do not overlap yours;
+    /// `merge` (default): rebase onto changes that do not overlap;
     /// `reject`: refuse a stale base.
     #[serde(default)]
     pub on_conflict: OnConflictArg,
@@ -229,7 +228,7 @@ pub struct ProposeEditArgs {
     /// Recorded in the history.
     #[serde(default)]
     pub purpose: Option<String>,
-    /// Unique id: a resend returns the first commit, applied once.
+    /// A repeat with this id returns the first outcome, applied once.
     #[serde(default)]
     pub request_id: Option<String>,
     // Explained by register_agent and the server's instructions, not

@@ -47,7 +47,8 @@ pub struct ErrorDetails {
     /// `bad_argument` or `malformed`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub runtime_code: Option<String>,
-    /// The closest existing names, when a name was not found.
+    /// The closest existing names, when an edit op names a function or op
+    /// that does not exist.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub suggestions: Option<Vec<String>>,
 }
@@ -65,8 +66,13 @@ impl ErrorCode {
             ErrorCode::VerificationFailed => &["diagnostics"],
             ErrorCode::InvalidEdit => &["op_index", "op", "suggestions"],
             ErrorCode::RuntimeError => &["runtime_code"],
-            ErrorCode::NotFound => &["suggestions"],
-            ErrorCode::SessionRequired | ErrorCode::Cancelled | ErrorCode::TooManyAgents => &[],
+            // A not_found says "did you mean `math::fib`?" in its message;
+            // a structured list in every tool's schema would cost each
+            // connection ~440 characters for what the message already says.
+            ErrorCode::NotFound
+            | ErrorCode::SessionRequired
+            | ErrorCode::Cancelled
+            | ErrorCode::TooManyAgents => &[],
         }
     }
 }

@@ -8,16 +8,33 @@ use super::*;
 // ---------------------------------------------------------------------------
 // acquire_locks / release_locks / lock_status
 
-// One lock target, only in its documented object form
-// `{"function": ..., "mode": ...}`: serde would also take the tuple
-// `[function, mode]`, which no schema shows. (A comment, not a doc: docs
+// One lock target, only in its documented object form: exactly one of
+// `function`, `module`, `path`, `named`, `semaphore`, with `mode` (not for
+// a semaphore) or `permits` and `capacity` (a semaphore only). serde would
+// also take a tuple, which no schema shows. (Comments, not docs: docs
 // become schema descriptions, which every connection pays for.)
-#[derive(Debug, JsonSchema)]
+#[derive(Debug, Default, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LockArg {
-    pub function: FunctionArg,
-    /// `read` (shared) or `write` (exclusive).
-    pub mode: Mode,
+    #[serde(default)]
+    pub function: Option<FunctionArg>,
+    #[serde(default)]
+    pub module: Option<String>,
+    /// Relative; `dir/` covers all below it.
+    #[serde(default)]
+    pub path: Option<String>,
+    #[serde(default)]
+    pub named: Option<String>,
+    #[serde(default)]
+    pub semaphore: Option<String>,
+    /// `read` (shared) or `write` (exclusive, the default).
+    #[serde(default)]
+    pub mode: Option<Mode>,
+    /// Semaphore permits (default 1); its `capacity` is set by first use.
+    #[serde(default)]
+    pub permits: Option<u32>,
+    #[serde(default)]
+    pub capacity: Option<u32>,
 }
 
 impl<'de> Deserialize<'de> for LockArg {
@@ -25,19 +42,41 @@ impl<'de> Deserialize<'de> for LockArg {
         #[derive(Deserialize)]
         #[serde(deny_unknown_fields)]
         struct Fields {
-            function: FunctionArg,
-            mode: Mode,
+            #[serde(default)]
+            function: Option<FunctionArg>,
+            #[serde(default)]
+            module: Option<String>,
+            #[serde(default)]
+            path: Option<String>,
+            #[serde(default)]
+            named: Option<String>,
+            #[serde(default)]
+            semaphore: Option<String>,
+            #[serde(default)]
+            mode: Option<Mode>,
+            #[serde(default)]
+            permits: Option<u32>,
+            #[serde(default)]
+            capacity: Option<u32>,
         }
         struct ObjectOnly;
         impl<'de> serde::de::Visitor<'de> for ObjectOnly {
             type Value = LockArg;
             fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str(r#"a lock target as an object {"function": "module::name" or id, "mode": "read" or "write"}"#)
+                f.write_str(r#"a lock target as an object, e.g. {"function": "module::name", "mode": "write"}, {"path": "src/net/"} or {"semaphore": "gpu", "permits": 1, "capacity": 4}"#)
             }
             fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<LockArg, A::Error> {
-                let Fields { function, mode } =
-                    Fields::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
-                Ok(LockArg { function, mode })
+                let f = Fields::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+                Ok(LockArg {
+                    function: f.function,
+                    module: f.module,
+                    path: f.path,
+                    named: f.named,
+                    semaphore: f.semaphore,
+                    mode: f.mode,
+                    permits: f.permits,
+                    capacity: f.capacity,
+                })
             }
         }
         d.deserialize_map(ObjectOnly)
@@ -69,8 +108,13 @@ pub struct AcquireLocksArgs {
 
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct GrantedView {
-    pub function: String,
-    pub mode: Mode,
+    /// `math::fib`, `module:math`, `path:src/net/`, `named:deploy`,
+    /// `semaphore:gpu`.
+    pub resource: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mode: Option<Mode>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub permits: Option<u32>,
     pub fencing_token: u64,
     pub expires_at: String,
 }
@@ -85,9 +129,12 @@ pub struct AcquireLocksResult {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReleaseLocksArgs {
-    /// Functions to release; omit to release all your locks.
+    /// Functions to release; omit both to release all your locks.
     #[serde(default)]
     pub functions: Option<Vec<FunctionArg>>,
+    /// Other resources: `module:math`, `path:src/`, `semaphore:gpu`.
+    #[serde(default)]
+    pub resources: Option<Vec<String>>,
     // Explained by register_agent and the server's instructions, not
     // repeated in every tool's schema.
     #[serde(default)]
@@ -96,23 +143,34 @@ pub struct ReleaseLocksArgs {
 
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct ReleasedView {
-    pub function: String,
-    pub mode: Mode,
+    pub resource: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mode: Option<Mode>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub permits: Option<u32>,
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct ReleaseLocksResult {
     pub released: Vec<ReleasedView>,
-    /// What you still hold.
-    pub still_held: Vec<GrantedView>,
+    /// How many locks you still hold (lock_status lists them).
+    pub n_still_held: usize,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LockStatusArgs {
-    /// Only this function; omit for every locked function.
+    /// Only this function's lock.
     #[serde(default)]
     pub function: Option<FunctionArg>,
+    #[serde(default)]
+    pub kind: Option<KindArg>,
+    /// Only names starting so (`src/`).
+    #[serde(default)]
+    pub prefix: Option<String>,
+    /// Is this fencing token live: for what, until when.
+    #[serde(default)]
+    pub token: Option<u64>,
     // Explained by register_agent and the server's instructions, not
     // repeated in every tool's schema.
     #[serde(default)]
@@ -121,9 +179,28 @@ pub struct LockStatusArgs {
 
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct LockView {
-    pub function: String,
+    pub resource: String,
     pub holders: Vec<HolderView>,
     pub waiters: Vec<WaiterView>,
+    /// A semaphore's capacity and the permits held of it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub capacity: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub in_use: Option<u32>,
+}
+
+/// Whether a fencing token is live (`lock_status` with `token`).
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct TokenView {
+    pub token: u64,
+    pub live: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resource: Option<String>,
+    /// `alice (ag_…)`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub holder: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
@@ -131,4 +208,6 @@ pub struct LockStatusResult {
     pub locks: Vec<LockView>,
     /// The locks the caller holds (empty without an identity).
     pub yours: Vec<GrantedView>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token: Option<TokenView>,
 }

@@ -149,6 +149,17 @@ pub enum Mode {
     Write,
 }
 
+/// What a lock names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum KindArg {
+    Function,
+    Module,
+    Path,
+    Named,
+    Semaphore,
+}
+
 /// How an agent is connected.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
@@ -223,38 +234,43 @@ pub struct AgentRef {
     pub name: String,
 }
 
+/// An agent's claim on a resource: a holder's (`expires_at`, `idle_s`) or
+/// a waiter's (`position`, 1-based, in arrival order). One type for both,
+/// so a tool's schema declares it once.
 #[derive(Clone, Debug, Serialize, JsonSchema)]
-pub struct HolderView {
+pub struct ClaimView {
     pub agent_id: String,
     pub agent_name: String,
-    pub mode: Mode,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mode: Option<Mode>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub permits: Option<u32>,
+    /// What it holds or waits for, when not the resource shown (`src/`
+    /// above `src/a.rs`); with `below`, its locks are under the one shown.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resource: Option<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub below: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub purpose: Option<String>,
     pub since: String,
-    pub expires_at: String,
-    /// Seconds since the holder's last activity (a call begun or ended); 0
-    /// while a call of it is in flight, absent once it has ended. Its
-    /// fencing token is not shown: a token is what its holder presents as
-    /// proof of the lock, so only the holder sees it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
+    // Seconds since the holder's last activity (0 while a call of it is
+    // in flight, absent once it has ended). A holder's fencing token is
+    // not shown: it is the holder's proof of the lock.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub idle_s: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub position: Option<usize>,
 }
 
-#[derive(Clone, Debug, Serialize, JsonSchema)]
-pub struct WaiterView {
-    pub agent_id: String,
-    pub agent_name: String,
-    pub mode: Mode,
-    /// 1-based place in the queue.
-    pub position: usize,
-    pub since: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub purpose: Option<String>,
-}
+pub type HolderView = ClaimView;
+pub type WaiterView = ClaimView;
 
 #[derive(Clone, Debug, Serialize, JsonSchema)]
 pub struct BlockedView {
-    pub function: String,
+    pub resource: String,
     /// Holders whose lock conflicts with the request.
     pub holders: Vec<HolderView>,
     /// Earlier waiters whose request conflicts (FIFO fairness).
@@ -263,6 +279,11 @@ pub struct BlockedView {
     /// you waited).
     pub queue_position: usize,
     pub queue_length: usize,
+    /// A semaphore's capacity and the permits held of it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub capacity: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub in_use: Option<u32>,
 }
 
 #[derive(Clone, Debug, Serialize, JsonSchema)]

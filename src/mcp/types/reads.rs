@@ -168,8 +168,8 @@ pub struct GetFunctionResult {
     /// `session`): what a later propose_edit needs instead.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub warning: Option<String>,
-    /// Current lock holders.
-    pub locked_by: Vec<HolderView>,
+    /// Current lock holders: `alice (write)`, `bob (read, on module:math)`.
+    pub locked_by: Vec<String>,
 }
 
 // ---------------------------------------------------------------------------
@@ -264,13 +264,14 @@ pub struct HistoryResult {
     /// Pass as `before_revision` for older commits.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next_before_revision: Option<u64>,
-    /// What operators did (ended an agent, broke a lock; for a function,
-    /// the locks broken on it), oldest first.
+    /// What operators did (ended an agent, broke a lock), oldest first.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub operator_events: Vec<OperatorEventView>,
+    pub operator_events: Vec<String>,
 }
 
-#[derive(Debug, Serialize, JsonSchema)]
+/// One operator action; it reaches agents as its line of text
+/// (`views::operator_event_line`), `cograph log` shows the same line.
+#[derive(Debug)]
 pub struct OperatorEventView {
     pub time: String,
     /// `end_agent` or `break_lock`.
@@ -278,7 +279,6 @@ pub struct OperatorEventView {
     pub operator: String,
     pub agent_id: String,
     pub agent_name: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub function: Option<String>,
     pub detail: String,
 }
