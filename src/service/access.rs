@@ -6,11 +6,14 @@
 
 use std::time::Duration;
 
+use std::collections::BTreeSet;
+
+use super::error::LockedFunction;
 use super::{Hub, ServiceError};
-use crate::graph::FunctionId;
+use crate::graph::{EditOp, FunctionId, QualifiedName};
 use crate::locks::{
-    AgentId, AgentInfo, CallGuard, Claim, HeldLock, HolderView, LockTarget, LockView, ModuleName,
-    Resource, SessionHandle,
+    AgentId, AgentInfo, Blocked, CallGuard, Claim, HeldLock, HolderView, LockMode, LockTarget,
+    LockView, ModuleName, Resource, SessionHandle,
 };
 
 impl Hub {
@@ -104,5 +107,52 @@ impl Hub {
     /// What an agent holds now.
     pub fn locks_held_by(&self, agent: AgentId) -> Vec<HeldLock> {
         self.locks.held_by(agent)
+    }
+
+    /// The functions of `ids` on which another agent holds a lock, each as
+    /// a write-lock request for it would be told (so the denial has the
+    /// shape `acquire_locks` gives), and the structure changes of `ops`
+    /// (creating a function, renaming one into a module) inside a module
+    /// another agent holds. A structure change is checked as a write lock
+    /// on a function of that module nobody can hold (id 0): it meets a
+    /// lock on the module, not locks on the module's other functions.
+    pub(super) fn locked_by_others(
+        &self,
+        agent: AgentId,
+        ids: &BTreeSet<FunctionId>,
+        ops: &[EditOp],
+        name_of: impl Fn(FunctionId) -> QualifiedName,
+    ) -> Vec<LockedFunction> {
+        // A write inside its module: a lock on the module is honoured too.
+        let write = |&id| LockTarget::function(id, ModuleName::of(&name_of(id)), LockMode::Write);
+        let mut targets: Vec<LockTarget> = ids.iter().map(write).collect();
+        let new_names: Vec<&QualifiedName> = ops
+            .iter()
+            .filter_map(|op| match op {
+                EditOp::CreateFunction { name, .. } => Some(name),
+                EditOp::RenameFunction { new_name, .. } => Some(new_name),
+                _ => None,
+            })
+            .collect();
+        for name in &new_names {
+            let placeholder = FunctionId(0);
+            targets.push(LockTarget::function(
+                placeholder,
+                ModuleName::of(name),
+                LockMode::Write,
+            ));
+        }
+        let blocked = self.locks.held_against(agent, &targets).blocked;
+        let mut placeholders = new_names.into_iter();
+        let named = |blocked: Blocked| {
+            let id = blocked.resource.function()?;
+            let name = if id.0 == 0 {
+                placeholders.next()?.clone()
+            } else {
+                name_of(id)
+            };
+            Some(LockedFunction { name, blocked })
+        };
+        blocked.into_iter().filter_map(named).collect()
     }
 }

@@ -19,7 +19,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
-use super::error::{FunctionConflict, LockedFunction, ServiceError};
+use super::error::{FunctionConflict, ServiceError};
 use super::proposal::{CommitOutcome, EditRequest, FunctionOutcome};
 use super::requests::{Committed, check_request_id, tag_of};
 use super::{Hub, ReadRecord, Tip};
@@ -27,9 +27,7 @@ use crate::graph::{
     Applied, ContentHash, EditOp, Function, FunctionEntry, FunctionId, FunctionRef, Program,
     QualifiedName, Revision, apply, check_rebase, diff_functions,
 };
-use crate::locks::{
-    AgentId, Blocked, Claim, LeaseCheck, LockMode, LockTarget, ModuleName, Resource,
-};
+use crate::locks::{AgentId, Claim, LeaseCheck, Resource};
 use crate::store::{ChangeRecord, CommitRecord, CommitWrite, RequestTag, now_ms};
 use crate::verify::{incremental_scope, verify_scope};
 
@@ -261,7 +259,8 @@ impl Hub {
         }
 
         // 2. Locks: nobody else may hold one; note the leases we rely on.
-        let locked = self.locked_by_others(agent, &touched, |id| name_in(program, &reads, id));
+        let locked =
+            self.locked_by_others(agent, &touched, &ops, |id| name_in(program, &reads, id));
         if !locked.is_empty() {
             return Err(ServiceError::LockDenied { locked });
         }
@@ -487,26 +486,6 @@ impl Hub {
         }
     }
 
-    /// The functions of `ids` on which another agent holds a lock, each as
-    /// a write-lock request for it would be told (so the denial has the
-    /// shape `acquire_locks` gives).
-    fn locked_by_others(
-        &self,
-        agent: AgentId,
-        ids: &BTreeSet<FunctionId>,
-        name_of: impl Fn(FunctionId) -> QualifiedName,
-    ) -> Vec<LockedFunction> {
-        // A write inside its module: a lock on the module is honoured too.
-        let write = |&id| LockTarget::function(id, ModuleName::of(&name_of(id)), LockMode::Write);
-        let targets: Vec<LockTarget> = ids.iter().map(write).collect();
-        let blocked = self.locks.held_against(agent, &targets).blocked;
-        let named = |blocked: Blocked| {
-            let name = name_of(blocked.resource.function()?);
-            Some(LockedFunction { name, blocked })
-        };
-        blocked.into_iter().filter_map(named).collect()
-    }
-
     /// Sequences a prepared commit onto the tip, or says to prepare again.
     fn sequence(
         &self,
@@ -557,7 +536,7 @@ impl Hub {
         }
         // Locks may have been taken since preparation; check again here,
         // where no commit can slip in between the check and the write.
-        let locked = self.locked_by_others(agent, &prepared.touched, |id| {
+        let locked = self.locked_by_others(agent, &prepared.touched, &prepared.ops, |id| {
             tip.program.name_of(id).unwrap_or_else(|| unknown_name(id))
         });
         if !locked.is_empty() {
