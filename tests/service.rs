@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cograph::graph::{EditOp, FunctionRef, NodeId, Op, Program, Revision, Value, apply};
-use cograph::locks::{AgentId, LockMode, Transport};
+use cograph::locks::{AgentId, LockMode, LockTarget, ModuleName, Resource, Transport};
 use cograph::service::{
     AgentSession, EditRequest, Hub, HubConfig, LockSpec, OnConflict, ServiceError,
 };
@@ -299,6 +299,43 @@ async fn edit_on_an_expired_lease_after_another_commit_is_lock_expired() {
     assert_eq!(locked[0].blocked.holders[0].agent, a.id());
     tokio::time::advance(Duration::from_millis(1100)).await;
     // The lease lapsed: bob takes the lock and commits.
+    lock_f(&hub, b.id(), None).await;
+    hub.propose(b.id(), set_const(3, 3)).await.unwrap();
+    hub.release(b.id(), None).unwrap();
+    let err = hub.propose(a.id(), set_const(1, 10)).await.unwrap_err();
+    assert!(matches!(err, ServiceError::LockExpired { .. }), "{err:?}");
+}
+
+/// A write lock on a function's module authorises editing the function
+/// just as a lock on the function does, and its fencing token is relied
+/// on: once the module's lease lapses and someone else commits under a
+/// newer lock, the old holder's edit is `lock_expired`, not merged.
+#[tokio::test(start_paused = true)]
+async fn edit_under_an_expired_module_lease_is_lock_expired() {
+    let (_d, hub, _s) = hub().await;
+    let a = hub.connect("alice", Transport::InProcess);
+    let b = hub.connect("bob", Transport::InProcess);
+    let module = LockSpec::Other(LockTarget::new(
+        Resource::Module(ModuleName::parse("demo").unwrap()),
+        LockMode::Write,
+    ));
+    let no_cancel = CancellationToken::new();
+    let ttl = Some(Duration::from_millis(1000));
+    hub.acquire(
+        a.id(),
+        &[module],
+        Duration::ZERO,
+        ttl,
+        None,
+        &no_cancel,
+        None,
+    )
+    .await
+    .unwrap();
+    hub.read_function(a.id(), &fref("demo::f")).unwrap();
+    hub.propose(a.id(), set_const(1, 7)).await.unwrap();
+    tokio::time::advance(Duration::from_millis(1100)).await;
+    hub.read_function(b.id(), &fref("demo::f")).unwrap();
     lock_f(&hub, b.id(), None).await;
     hub.propose(b.id(), set_const(3, 3)).await.unwrap();
     hub.release(b.id(), None).unwrap();

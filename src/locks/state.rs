@@ -386,9 +386,7 @@ impl State {
         let lock = self.keys.get_mut(key)?;
         let idx = lock.holders.iter().position(|h| h.agent == agent)?;
         let hold = lock.holders[idx].own.take()?;
-        if lock.holders[idx].is_empty() {
-            lock.holders.swap_remove(idx);
-        }
+        lock.tidy(agent);
         // The agent's entry stays (empty) until it ends, so that an agent
         // cycling one lock does not allocate on every grant.
         if let Some(list) = self.held.get_mut(&agent)

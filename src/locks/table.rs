@@ -198,6 +198,14 @@ impl LockTable {
         self.lock_state().lease(agent, resource, now)
     }
 
+    /// The agent's live write lock covering `target`'s resource (on it,
+    /// or on a module or directory above it), as of this instant; else an
+    /// expired lease it had there.
+    pub fn covering_write(&self, agent: AgentId, target: &LockTarget) -> LeaseCheck {
+        let now = self.clock.now();
+        self.lock_state().covering_write(agent, target, now)
+    }
+
     /// Live holders other than `agent` in the way of `target` (a
     /// directory or module above it included).
     pub fn conflicting_holders(&self, agent: AgentId, target: &LockTarget) -> Vec<HolderView> {

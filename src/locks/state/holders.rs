@@ -212,25 +212,47 @@ impl KeyLock {
     pub(in crate::locks) fn holder_mut(&mut self, agent: AgentId) -> &mut KeyHolder {
         let idx = match self.holders.iter().position(|h| h.agent == agent) {
             Some(idx) => idx,
-            None => {
-                self.holders.push(KeyHolder::new(agent));
-                self.holders.len() - 1
-            }
+            // The key's empty record (see `tidy`) is taken over first.
+            None => match self.holders.iter().position(KeyHolder::is_empty) {
+                Some(idx) => {
+                    self.holders[idx].agent = agent;
+                    idx
+                }
+                None => {
+                    self.holders.push(KeyHolder::new(agent));
+                    self.holders.len() - 1
+                }
+            },
         };
         &mut self.holders[idx]
     }
 
-    /// Drops the agent's record if nothing is left in it.
+    /// Drops the agent's record if nothing is left in it, unless it would
+    /// be the key's only empty record: an agent cycling a lock then reuses
+    /// its record instead of making and dropping one per grant (on a
+    /// directory above a file, once per ancestor). An empty record holds
+    /// nothing and blocks nothing, and a key keeps at most one.
     pub(in crate::locks) fn tidy(&mut self, agent: AgentId) {
-        if let Some(idx) = self.holders.iter().position(|h| h.agent == agent)
-            && self.holders[idx].is_empty()
-        {
+        let Some(idx) = self.holders.iter().position(|h| h.agent == agent) else {
+            return;
+        };
+        if !self.holders[idx].is_empty() {
+            return;
+        }
+        let another_empty = self
+            .holders
+            .iter()
+            .enumerate()
+            .any(|(i, h)| i != idx && h.is_empty());
+        if another_empty {
             self.holders.swap_remove(idx);
         }
     }
 
+    /// Returns true if and only if nobody stands on the key (its records
+    /// are empty) and nobody waits for it.
     pub(in crate::locks) fn is_idle(&self) -> bool {
-        self.holders.is_empty() && self.queue.is_empty()
+        self.holders.iter().all(KeyHolder::is_empty) && self.queue.is_empty()
     }
 
     /// Returns true if and only if some own lock on the key is expired.

@@ -380,7 +380,7 @@ impl Iterator for Parts<'_> {
         match self.stage {
             Stage::Ancestors => {
                 let (kind, text, entry_len, sep) = self.walk.expect("walking a name");
-                if let Some(offset) = text[self.from..entry_len].find(sep) {
+                if let Some(offset) = find_separator(&text.as_bytes()[self.from..entry_len], sep) {
                     let len = self.from + offset;
                     self.from = len + sep.len();
                     return Some((Key::name(kind, text, len), intent_claim(claim)));
@@ -399,6 +399,23 @@ impl Iterator for Parts<'_> {
             Stage::Done => None,
         }
     }
+}
+
+/// The offset of the first `sep` (`/` or `::`) in `bytes`. A byte scan:
+/// `str::find` with a string pattern builds a two-way searcher on every
+/// call, which cost more than the rest of a key path's walk.
+fn find_separator(bytes: &[u8], sep: &str) -> Option<usize> {
+    let sep = sep.as_bytes();
+    let first = sep[0];
+    let mut from = 0;
+    while let Some(offset) = bytes[from..].iter().position(|&b| b == first) {
+        let at = from + offset;
+        if bytes[at..].starts_with(sep) {
+            return Some(at);
+        }
+        from = at + 1;
+    }
+    None
 }
 
 #[cfg(test)]

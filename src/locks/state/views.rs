@@ -236,6 +236,38 @@ impl State {
         }
     }
 
+    /// The agent's live write lock that covers `target`'s resource: on the
+    /// resource itself, else on the nearest resource above it (a module
+    /// above a function, a directory above a file). Failing that, an
+    /// expired or broken lease of the agent on any of them, nearest first.
+    pub(in crate::locks) fn covering_write(
+        &mut self,
+        agent: AgentId,
+        target: &LockTarget,
+        now: Now,
+    ) -> LeaseCheck {
+        let path: Vec<Key> = parts(target).map(|(key, _)| key).collect();
+        for key in path.iter().rev() {
+            self.purge(key, now);
+            if let Some(h) = self
+                .keys
+                .get(key)
+                .and_then(|l| l.holder(agent))
+                .and_then(|h| h.own.as_ref())
+                .filter(|h| h.target.claim.mode() == Some(LockMode::Write))
+            {
+                return LeaseCheck::Live(h.held());
+            }
+        }
+        path.into_iter()
+            .rev()
+            .find_map(|key| self.expired.get(&(agent, key)).copied())
+            .map_or(LeaseCheck::None, |(token, at)| LeaseCheck::Expired {
+                token,
+                expired_at: Some(at),
+            })
+    }
+
     /// Every live holder that meets `target`'s resource, whatever its
     /// claim: holders of it, of a resource above it, and (one view per
     /// agent and mode) of resources below it.
