@@ -253,17 +253,6 @@ fn an_unknown_tool_is_named_and_the_tools_listed() {
 // ---------------------------------------------------------------------------
 // Through MCP clients
 
-/// The message of a JSON-RPC invalid-params error.
-async fn invalid_params(client: &Client, tool: &str, args: Value) -> String {
-    match try_call(client, tool, args).await {
-        Err(rmcp::ServiceError::McpError(e)) => {
-            assert_eq!(e.code, rmcp::model::ErrorCode::INVALID_PARAMS, "{e:?}");
-            e.message.to_string()
-        }
-        other => panic!("expected invalid params, got {other:?}"),
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lock_target_as_a_tuple_is_refused() {
     let s = Server::start().await;

@@ -15,17 +15,6 @@ async fn lock(client: &Client, locks: Value) -> rmcp::model::CallToolResult {
     call(client, "acquire_locks", json!({ "locks": locks })).await
 }
 
-/// The message of a JSON-RPC invalid-params error.
-async fn invalid_params(client: &Client, tool: &str, args: Value) -> String {
-    match try_call(client, tool, args).await {
-        Err(rmcp::ServiceError::McpError(e)) => {
-            assert_eq!(e.code, rmcp::model::ErrorCode::INVALID_PARAMS, "{e:?}");
-            e.message.to_string()
-        }
-        other => panic!("expected invalid params, got {other:?}"),
-    }
-}
-
 async fn yours(client: &Client) -> Vec<String> {
     let s = ok(&call(client, "lock_status", json!({})).await);
     s["yours"]

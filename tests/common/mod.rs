@@ -184,6 +184,18 @@ pub async fn try_call(
     client.call_tool(params(tool, args)).await
 }
 
+/// The message of a JSON-RPC invalid-params error, which the call must
+/// get.
+pub async fn invalid_params(client: &Peer<RoleClient>, tool: &str, args: Value) -> String {
+    match try_call(client, tool, args).await {
+        Err(rmcp::ServiceError::McpError(e)) => {
+            assert_eq!(e.code, rmcp::model::ErrorCode::INVALID_PARAMS, "{e:?}");
+            e.message.to_string()
+        }
+        other => panic!("expected invalid params, got {other:?}"),
+    }
+}
+
 /// The structured content of a successful result.
 pub fn ok(result: &CallToolResult) -> Value {
     assert_ne!(
