@@ -299,6 +299,21 @@ impl State {
         self.waiting.len()
     }
 
+    /// Locks held with a live lease at `now` (one per agent and resource).
+    pub(super) fn n_held(&self, now: Now) -> usize {
+        self.held
+            .iter()
+            .flat_map(|(agent, keys)| keys.iter().map(move |k| (*agent, k)))
+            .filter(|(agent, key)| {
+                self.keys
+                    .get(*key)
+                    .and_then(|l| l.holder(*agent))
+                    .and_then(|h| h.live_own(now))
+                    .is_some()
+            })
+            .count()
+    }
+
     /// The highest fencing token handed out.
     pub(super) fn fencing_high_water(&self) -> u64 {
         self.last_token

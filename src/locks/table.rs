@@ -291,6 +291,12 @@ impl LockTable {
     pub fn n_waiting(&self) -> usize {
         self.lock_state().n_waiting()
     }
+
+    /// Locks held with a live lease, for metrics.
+    pub fn n_held(&self) -> usize {
+        let now = self.clock.now();
+        self.lock_state().n_held(now)
+    }
 }
 
 #[cfg(test)]

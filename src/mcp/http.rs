@@ -108,6 +108,7 @@ pub fn router(hub: Arc<Hub>, config: HttpConfig, shutdown: CancellationToken) ->
     Router::new()
         .route("/healthz", axum::routing::get(healthz))
         .route("/status", axum::routing::get(status))
+        .route("/metrics", axum::routing::get(metrics))
         // Exactly `/mcp`: `/mcp/anything` is not the endpoint (404).
         .route(
             "/mcp",
@@ -378,6 +379,17 @@ pub fn status_report(hub: &Hub) -> StatusReport {
 
 async fn status(State(state): State<AppState>) -> impl IntoResponse {
     axum::Json(status_report(&state.hub))
+}
+
+/// Prometheus's text exposition format, version 0.0.4.
+async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.hub.metrics_text(),
+    )
 }
 
 /// Returns true if and only if the address is loopback.

@@ -20,6 +20,7 @@ use super::identity::{Binding, Identity, clean_name};
 use super::sessions::AgentSlot;
 use super::types::FunctionArg;
 use crate::graph::FunctionRef;
+use crate::service::metrics::ToolOutcome;
 use crate::service::{Hub, ServiceError};
 
 /// Most a caller may wait for locks in one call.
@@ -106,13 +107,29 @@ impl ServerHandler for CographServer {
             let tools: Vec<String> = ROUTER.map.keys().map(|k| k.to_string()).collect();
             return Err(super::requests::unknown_tool(&name, &tools));
         }
+        let started = std::time::Instant::now();
         let call = rmcp::handler::server::tool::ToolCallContext::new(self, request, context);
-        let response = ROUTER.call(call).await?;
-        if let Some(message) = argument_error(&response) {
-            tracing::debug!(tool = %name, %message, "malformed arguments");
-            return Err(ErrorData::invalid_params(message, None));
-        }
-        Ok(response)
+        let result = ROUTER
+            .call(call)
+            .await
+            .and_then(|response| match argument_error(&response) {
+                Some(message) => {
+                    tracing::debug!(tool = %name, %message, "malformed arguments");
+                    Err(ErrorData::invalid_params(message, None))
+                }
+                None => Ok(response),
+            });
+        let outcome = match &result {
+            Ok(rmcp::model::CallToolResponse::Complete(r)) if r.is_error == Some(true) => {
+                ToolOutcome::Error
+            }
+            Ok(_) => ToolOutcome::Ok,
+            Err(_) => ToolOutcome::Failed,
+        };
+        self.hub
+            .metrics()
+            .tool_call(&name, outcome, started.elapsed());
+        result
     }
 
     /// rmcp hands over a `tools/call` it could not decode as a custom

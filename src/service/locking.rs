@@ -15,11 +15,12 @@ use std::time::{Duration, SystemTime};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use super::metrics::LockOutcome;
 use super::{Hub, ServiceError};
 use crate::graph::{FunctionRef, Program};
 use crate::locks::{
-    AgentId, Claim, FencingToken, Grant, LockMode, LockRequest, LockTarget, ModuleName, Resource,
-    ResourceError, WaitProgress,
+    AcquireError, AgentId, Claim, FencingToken, Grant, LockMode, LockRequest, LockTarget,
+    ModuleName, Resource, ResourceError, WaitProgress,
 };
 
 /// One lock an agent asks for.
@@ -120,12 +121,23 @@ impl Hub {
             ttl,
             purpose,
         };
-        let grant = self.locks.acquire(request, wait, cancel, progress).await?;
+        let counted = request.targets.clone();
+        let started = std::time::Instant::now();
+        let result = self.locks.acquire(request, wait, cancel, progress).await;
+        if !wait.is_zero() && !matches!(result, Err(AcquireError::Invalid(_))) {
+            self.metrics.lock_wait(started.elapsed());
+        }
+        let outcome = match &result {
+            Ok(_) => LockOutcome::Granted,
+            Err(e) => LockOutcome::of(e),
+        };
+        self.metrics.lock_request(&counted, outcome);
+        let grant = result?;
         if !self.agents.contains(agent) {
             // The agent ended while this call was in flight: nobody could
             // ever release these locks, so they go now.
             self.locks.end_agent(agent);
-            return Err(crate::locks::AcquireError::AgentEnded.into());
+            return Err(AcquireError::AgentEnded.into());
         }
         Ok(grant)
     }

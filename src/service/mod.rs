@@ -21,6 +21,7 @@ mod commit;
 pub mod error;
 mod import;
 mod locking;
+pub mod metrics;
 mod operator;
 mod proposal;
 mod reads;
@@ -148,6 +149,7 @@ pub struct Hub {
     lock_requests: DashMap<AgentId, requests::LockRequests>,
     /// Why the hub must stop (a store failure or a poisoned mutex), once.
     fatal: watch::Sender<Option<String>>,
+    metrics: metrics::Metrics,
     shutdown: CancellationToken,
     tasks: Mutex<Vec<JoinHandle<()>>>,
 }
@@ -218,6 +220,7 @@ impl Hub {
             pending_requests: Default::default(),
             lock_requests: DashMap::new(),
             fatal: watch::channel(None).0,
+            metrics: metrics::Metrics::default(),
             shutdown: CancellationToken::new(),
             tasks: Mutex::new(Vec::new()),
             config,
@@ -254,6 +257,22 @@ impl Hub {
 
     pub fn agents(&self) -> &AgentRegistry {
         &self.agents
+    }
+
+    /// The hub's counters, for the adapters to record tool calls in.
+    pub fn metrics(&self) -> &metrics::Metrics {
+        &self.metrics
+    }
+
+    /// The metrics in Prometheus's text form, with the gauges read now.
+    pub fn metrics_text(&self) -> String {
+        let gauges = metrics::Gauges {
+            n_waiting: self.locks.n_waiting(),
+            n_held: self.locks.n_held(),
+            agents: self.agents.list().iter().map(|a| a.transport).collect(),
+            revision: self.snapshot().revision().0,
+        };
+        self.metrics.render(&gauges)
     }
 
     pub fn store(&self) -> &Store {
