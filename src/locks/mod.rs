@@ -40,6 +40,7 @@ mod wait;
 
 pub use agents::{AgentId, AgentInfo, AgentRegistry, CallGuard, SessionHandle, Transport};
 pub use resource::{ModuleName, Resource, ResourceError, ResourceKind, ResourceName, ResourcePath};
+pub use state::events::{LockEvent, LockEventKind};
 pub use structure::StructureLock;
 pub use table::LockTable;
 pub use types::{

@@ -43,6 +43,7 @@
 
 mod conflicts;
 mod deadlock;
+pub(super) mod events;
 mod hash;
 mod holders;
 mod keys;
@@ -171,6 +172,8 @@ pub(super) struct State {
     /// of); a grant that expires sooner sets `sweep_sooner` to wake it.
     sweep_at: Option<Instant>,
     sweep_sooner: bool,
+    /// The recent history, bounded (`state/events.rs`).
+    events: events::EventLog,
 }
 
 impl State {
@@ -187,6 +190,7 @@ impl State {
             next_request: 1,
             sweep_at: None,
             sweep_sooner: false,
+            events: events::EventLog::default(),
         }
     }
 
@@ -217,18 +221,19 @@ impl State {
 
     /// Releases `resources` (or everything) held by `agent`, and forgets
     /// their expired leases. Grants no waiter: the caller pumps if anyone
-    /// waits (`has_waiters`), so a release without waiters reads no clock.
+    /// waits (`has_waiters`).
     pub(super) fn release(
         &mut self,
         agent: AgentId,
         resources: Option<&[Resource]>,
+        now: Now,
     ) -> Vec<(Resource, Claim)> {
         let mut released = Vec::with_capacity(resources.map_or(4, <[Resource]>::len));
         match resources {
             Some(rs) => {
                 for r in rs {
                     let key = Key::of(r);
-                    if let Some(hold) = self.release_one(agent, &key) {
+                    if let Some(hold) = self.release_one(agent, &key, now) {
                         released.push((hold.target.resource, hold.target.claim));
                     }
                 }
@@ -242,7 +247,7 @@ impl State {
                         .map(|(_, k)| k.clone()),
                 );
                 for key in all {
-                    if let Some(hold) = self.release_one(agent, &key) {
+                    if let Some(hold) = self.release_one(agent, &key, now) {
                         released.push((hold.target.resource, hold.target.claim));
                     }
                 }
@@ -258,7 +263,7 @@ impl State {
         let held = self.held.remove(&agent).unwrap_or_default();
         let mut released = Vec::new();
         for key in held {
-            if let Some(hold) = self.release_one(agent, &key) {
+            if let Some(hold) = self.release_one(agent, &key, now) {
                 released.push((hold.target.resource, hold.target.claim));
             }
         }
@@ -377,7 +382,16 @@ impl State {
             if let Some(p) = previous.as_deref_mut() {
                 p.push((key.clone(), old));
             }
+            let claim = hold.target.claim;
             self.install(agent, key, hold);
+            self.note(
+                events::LockEventKind::Granted,
+                agent,
+                &t.resource,
+                claim,
+                Some(token),
+                now,
+            );
         }
         if self.sweep_at.is_none_or(|at| expires < at) {
             self.sweep_at = Some(expires);
@@ -443,11 +457,21 @@ impl State {
 
     /// Releases the agent's own lock on `key` and forgets its expired
     /// lease there; returns what it held.
-    fn release_one(&mut self, agent: AgentId, key: &Key) -> Option<Hold> {
+    fn release_one(&mut self, agent: AgentId, key: &Key, now: Now) -> Option<Hold> {
         if !self.expired.is_empty() {
             self.expired.remove(&(agent, key.clone()));
         }
-        self.uninstall(agent, key)
+        let hold = self.uninstall(agent, key)?;
+        let (resource, claim) = (&hold.target.resource, hold.target.claim);
+        self.note(
+            events::LockEventKind::Released,
+            agent,
+            resource,
+            claim,
+            Some(hold.token),
+            now,
+        );
+        Some(hold)
     }
 }
 

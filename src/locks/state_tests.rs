@@ -128,16 +128,20 @@ fn releasing_a_file_frees_the_directory_above_it() {
         now,
     )
     .unwrap();
-    let released = s.release(A, Some(&[Resource::parse("path:src/a/b.rs").unwrap()]));
+    let released = s.release(
+        A,
+        Some(&[Resource::parse("path:src/a/b.rs").unwrap()]),
+        start(),
+    );
     assert_eq!(released.len(), 1);
     s.take(B, &[target("path:src/a/", W)], now).unwrap();
     assert!(
         s.take(B, &[target("path:src/", W)], now).is_err(),
         "c.rs is held"
     );
-    s.release(A, None);
+    s.release(A, None, start());
     s.take(C, &[target("path:src/", R)], now).unwrap_err();
-    s.release(B, None);
+    s.release(B, None, start());
     s.take(C, &[target("path:src/", W)], now).unwrap();
 }
 
@@ -162,7 +166,7 @@ fn a_semaphore_grants_permits_up_to_its_capacity_and_no_more() {
     assert_eq!(agents(&b.holders), vec![A, B]);
     let used = b.semaphore.expect("a semaphore's use");
     assert_eq!((used.capacity, used.in_use), (3, 3));
-    s.release(B, None);
+    s.release(B, None, start());
     s.take(C, &[sem("gpu", 1, None)], now).unwrap();
 }
 
@@ -217,7 +221,7 @@ fn a_large_semaphore_request_at_the_head_is_not_overtaken_by_small_ones() {
     let d = s.refused(C, &[sem("gpu", 1, None)], now);
     assert_eq!(d.blocked[0].waiting_ahead[0].agent, B);
     let small = s.queue_for(C, &[sem("gpu", 1, None)], now);
-    s.release(A, None);
+    s.release(A, None, start());
     s.pump(now);
     assert!(s.collect(big).expect("B first").is_ok());
     assert!(s.collect(small).expect("then C").is_ok());
@@ -267,7 +271,7 @@ fn fifo_holds_across_kinds_a_file_waits_behind_a_waiting_directory() {
     assert_eq!(d.blocked[0].queue_position, 2);
     // A sibling tree is not behind it.
     s.take(C, &[target("path:lib/b.rs", W)], now).unwrap();
-    s.release(A, None);
+    s.release(A, None, start());
     s.pump(now);
     assert!(s.collect(dir).expect("granted").is_ok());
 }

@@ -22,11 +22,12 @@ use tokio::time::Instant;
 
 use super::agents::AgentId;
 use super::resource::{Resource, ResourceName};
+use super::state::events::LockEvent;
 use super::state::{self, Now, State};
 use super::types::{
     AcquireError, BrokenLease, CapacityError, Claim, Denial, EndedAgent, FencingToken, Grant,
     HeldLock, HolderView, InvalidRequest, LeaseCheck, LockConfig, LockRequest, LockTarget,
-    LockView,
+    LockView, WaiterView,
 };
 
 pub struct LockTable {
@@ -37,6 +38,9 @@ pub struct LockTable {
     pub(super) sweeper: Notify,
     /// `Some(reason)` once the mutex was found poisoned (see `lock_state`).
     poisoned: watch::Sender<Option<String>>,
+    /// Counts requests that joined a queue, so that a holder can hear that
+    /// someone waits behind it (watchers compare the queues themselves).
+    pub(super) queued: watch::Sender<u64>,
 }
 
 /// Reads the clock once per operation. Wall-clock times (for display only)
@@ -73,6 +77,7 @@ impl LockTable {
             clock: Clock::new(),
             sweeper: Notify::new(),
             poisoned: watch::channel(None).0,
+            queued: watch::channel(0).0,
         })
     }
 
@@ -149,12 +154,10 @@ impl LockTable {
         agent: AgentId,
         resources: Option<&[Resource]>,
     ) -> Vec<(Resource, Claim)> {
-        // No clock reading unless someone waits: removing a holder needs no
-        // time, and a lease that lapsed a moment ago is removed all the same.
+        let now = self.clock.now();
         let mut s = self.lock_state();
-        let released = s.release(agent, resources);
+        let released = s.release(agent, resources, now);
         if s.has_waiters() {
-            let now = self.clock.now();
             s.pump(now);
         }
         self.unlock(s);
@@ -285,6 +288,23 @@ impl LockTable {
     pub fn sweep(&self) -> Option<Instant> {
         let now = self.clock.now();
         self.lock_state().sweep(now)
+    }
+
+    /// Requests of other agents that `agent`'s locks keep waiting.
+    pub fn waiting_behind(&self, agent: AgentId) -> Vec<WaiterView> {
+        let now = self.clock.now();
+        self.lock_state().waiting_behind(agent, now)
+    }
+
+    /// The recent lock events after `after` (by sequence number), oldest
+    /// first, at most the `limit` newest.
+    pub fn events(&self, after: Option<u64>, limit: usize) -> Vec<LockEvent> {
+        self.lock_state().events_since(after, limit)
+    }
+
+    /// Changes whenever a request joins a queue.
+    pub fn queue_changes(&self) -> watch::Receiver<u64> {
+        self.queued.subscribe()
     }
 
     /// Waiting requests, for status and tests.

@@ -80,6 +80,7 @@ impl LockTable {
                 Admitted::Queued(rid) => rid,
             }
         };
+        self.queued.send_modify(|n| *n += 1);
         let mut guard = WaitGuard {
             table: self,
             rid,

@@ -38,6 +38,8 @@ pub(crate) struct Identity {
     /// The agent chose its name (register_agent): do not overwrite it with
     /// the client's name.
     pub(crate) named: AtomicBool,
+    /// Legacy `resources/subscribe` subscriptions of this session.
+    pub(crate) subscriptions: super::subscriptions::Subscriptions,
 }
 
 impl Identity {
@@ -47,6 +49,7 @@ impl Identity {
             transport,
             session: OnceLock::new(),
             named: AtomicBool::new(false),
+            subscriptions: Default::default(),
         }
     }
 }

@@ -20,6 +20,7 @@ pub mod reference;
 pub mod requests;
 pub mod resources;
 pub mod server;
+mod subscriptions;
 pub mod summary;
 mod tools;
 pub mod types;

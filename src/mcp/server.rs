@@ -8,11 +8,12 @@ use std::time::Duration;
 
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::model::{
-    Implementation, InitializeRequestParams, InitializeResult, ListResourcesResult,
-    PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities,
-    ServerConfig,
+    Implementation, InitializeRequestParams, InitializeResult, ListResourceTemplatesResult,
+    ListResourcesResult, PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse,
+    ServerCapabilities, ServerConfig, SubscribeRequestParams, SubscriptionFilter,
+    UnsubscribeRequestParams,
 };
-use rmcp::service::RequestContext;
+use rmcp::service::{RequestContext, SubscriptionContext};
 use rmcp::{ErrorData, RoleServer, ServerHandler, tool_handler};
 
 use super::error::{ToolFailure, bad_function_arg, from_service};
@@ -77,6 +78,37 @@ impl CographServer {
             };
             bad_function_arg(field, e, &suggestions)
         })
+    }
+}
+
+impl CographServer {
+    /// Refuses a subscription to a URI that is not a resource or whose
+    /// changes are not followed.
+    fn check_subscribable(&self, uri: &str, bound: bool) -> Result<(), ErrorData> {
+        match super::resources::Uri::parse(uri) {
+            Some(u) if u.subscribable(bound) => Ok(()),
+            Some(super::resources::Uri::Mine | super::resources::Uri::Reads) => {
+                Err(ErrorData::invalid_params(
+                    format!(
+                        "`{uri}` is about your own agent: subscribe over stdio or an HTTP session"
+                    ),
+                    None,
+                ))
+            }
+            Some(_) => Err(ErrorData::invalid_params(
+                format!(
+                    "`{uri}` cannot be subscribed to; subscribe to cograph://function/{{name}}, cograph://locks/mine, cograph://reads or cograph://log"
+                ),
+                None,
+            )),
+            None => Err(ErrorData::resource_not_found(
+                format!(
+                    "no resource `{}`",
+                    uri.chars().take(200).collect::<String>()
+                ),
+                Some(serde_json::json!({ "uri": uri })),
+            )),
+        }
     }
 }
 
@@ -153,10 +185,19 @@ impl ServerHandler for CographServer {
 
     async fn list_resources(
         &self,
-        _request: Option<PaginatedRequestParams>,
+        request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, ErrorData> {
-        Ok(super::resources::list())
+        let cursor = request.as_ref().and_then(|r| r.cursor.as_deref());
+        super::resources::list(&self.hub, cursor)
+    }
+
+    async fn list_resource_templates(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourceTemplatesResult, ErrorData> {
+        Ok(super::resources::templates())
     }
 
     async fn read_resource(
@@ -164,7 +205,91 @@ impl ServerHandler for CographServer {
         request: ReadResourceRequestParams,
         _context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, ErrorData> {
-        super::resources::read(&self.hub, &request.uri).map(Into::into)
+        super::resources::read(&self.hub, self.bound_agent(), &request.uri)
+            .await
+            .map(Into::into)
+    }
+
+    #[allow(deprecated)]
+    async fn subscribe(
+        &self,
+        request: SubscribeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        let uri = request.uri;
+        let agent = self.bound_agent();
+        self.check_subscribable(&uri, agent.is_some())?;
+        let hub = self.hub.clone();
+        let peer = context.peer.clone();
+        let added = self.identity.subscriptions.add(uri.clone(), |uris, ct| {
+            let listed = move || {
+                let uris = uris.lock().unwrap_or_else(|p| p.into_inner());
+                uris.iter().cloned().collect()
+            };
+            let send = move |uri: String| {
+                let peer = peer.clone();
+                async move {
+                    let update = rmcp::model::ResourceUpdatedNotificationParam::new(uri);
+                    peer.notify_resource_updated(update).await.is_ok()
+                }
+            };
+            tokio::spawn(super::subscriptions::forward(hub, agent, listed, send, ct));
+        });
+        if !added {
+            return Err(ErrorData::invalid_params(
+                format!(
+                    "this session already has {} subscriptions, the most it may; unsubscribe from some first",
+                    super::subscriptions::MAX_SUBSCRIPTIONS
+                ),
+                None,
+            ));
+        }
+        Ok(())
+    }
+
+    #[allow(deprecated)]
+    async fn unsubscribe(
+        &self,
+        request: UnsubscribeRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        self.identity.subscriptions.remove(&request.uri);
+        Ok(())
+    }
+
+    fn accepted_subscription_filter(
+        &self,
+        requested: &SubscriptionFilter,
+    ) -> Option<SubscriptionFilter> {
+        // Stateless requests have no agent, so the per-agent resources
+        // cannot be followed; the rest can.
+        let uris = requested
+            .resource_subscriptions
+            .iter()
+            .flatten()
+            .filter(|u| super::resources::Uri::parse(u).is_some_and(|p| p.subscribable(false)))
+            .take(super::subscriptions::MAX_SUBSCRIPTIONS)
+            .cloned()
+            .collect();
+        let mut accepted = SubscriptionFilter::new();
+        accepted.resource_subscriptions = Some(uris);
+        Some(accepted)
+    }
+
+    async fn listen(&self, context: SubscriptionContext) -> Result<(), ErrorData> {
+        let uris = context
+            .accepted()
+            .resource_subscriptions
+            .clone()
+            .unwrap_or_default();
+        let sink = context.sink().clone();
+        let send = move |uri: String| {
+            let sink = sink.clone();
+            async move { sink.notify_resource_updated(uri).await.is_ok() }
+        };
+        let ct = context.request_context().ct.clone();
+        super::subscriptions::forward(self.hub.clone(), None, move || uris.clone(), send, ct).await;
+        Ok(())
     }
 
     fn get_info(&self) -> ServerConfig {
@@ -172,6 +297,7 @@ impl ServerHandler for CographServer {
             ServerCapabilities::builder()
                 .enable_tools()
                 .enable_resources()
+                .enable_resources_subscribe()
                 .build(),
         )
         .with_server_info(

@@ -104,6 +104,22 @@ impl Hub {
         self.locks.holders(&target)
     }
 
+    /// Requests of other agents that `agent`'s locks keep waiting.
+    pub fn waiting_behind(&self, agent: AgentId) -> Vec<crate::locks::WaiterView> {
+        self.locks.waiting_behind(agent)
+    }
+
+    /// The lock table's recent events after `after`, oldest first, at most
+    /// the `limit` newest (the log keeps an hour, 10,000 at most).
+    pub fn lock_events(&self, after: Option<u64>, limit: usize) -> Vec<crate::locks::LockEvent> {
+        self.locks.events(after, limit)
+    }
+
+    /// Changes whenever a lock request joins a queue.
+    pub fn queue_changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.locks.queue_changes()
+    }
+
     /// What an agent holds now.
     pub fn locks_held_by(&self, agent: AgentId) -> Vec<HeldLock> {
         self.locks.held_by(agent)

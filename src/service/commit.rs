@@ -27,7 +27,7 @@ use crate::graph::{
     Applied, ContentHash, EditOp, Function, FunctionEntry, FunctionId, FunctionRef, Program,
     QualifiedName, Revision, apply, check_rebase, diff_functions,
 };
-use crate::locks::{AgentId, LeaseCheck, LockMode, LockTarget, ModuleName};
+use crate::locks::{AgentId, LockTarget};
 use crate::store::{ChangeRecord, CommitRecord, CommitWrite, RequestTag, now_ms};
 use crate::verify::{incremental_scope, verify_scope};
 
@@ -283,23 +283,11 @@ impl Hub {
         if !locked.is_empty() {
             return Err(ServiceError::LockDenied { locked });
         }
-        let mut fences = BTreeMap::new();
-        let mut relied_on = Vec::new();
-        let mut expired = BTreeMap::new();
-        for &id in &touched {
-            let module = ModuleName::of(&name_in(program, &reads, id));
-            let target = LockTarget::function(id, module, LockMode::Write);
-            match self.locks.covering_write(agent, &target) {
-                LeaseCheck::Live(held) => {
-                    fences.insert(id, held.token.0);
-                    relied_on.push((id, target));
-                }
-                LeaseCheck::Expired { token, expired_at } => {
-                    expired.insert(id, (token, expired_at));
-                }
-                _ => {}
-            }
-        }
+        let super::fencing::Leases {
+            fences,
+            relied_on,
+            expired,
+        } = self.leases_relied_on(agent, &touched, |id| name_in(program, &reads, id));
 
         // 3. Bases: explicit, else the last read; blind writes are refused.
         let mut explicit: BTreeMap<FunctionId, ContentHash> = BTreeMap::new();
@@ -566,32 +554,10 @@ impl Hub {
         if !locked.is_empty() {
             return Err(ServiceError::LockDenied { locked });
         }
-        let expired = |id: FunctionId, token: u64, expired_at| ServiceError::LockExpired {
-            function: id,
-            name: tip.program.name_of(id).unwrap_or_else(|| unknown_name(id)),
-            token: crate::locks::FencingToken(token),
-            expired_at,
-        };
-        // A lease the edit relies on must still be live here, where no
-        // commit can slip in between this check and the write: one that
-        // lapsed, was broken or was released since preparation no longer
-        // authorises.
-        for (id, target) in &prepared.relied_on {
-            match self.locks.covering_write(agent, target) {
-                LeaseCheck::Live(_) => {}
-                LeaseCheck::Expired { token, expired_at } => {
-                    return Err(expired(*id, token.0, expired_at));
-                }
-                LeaseCheck::None => return Err(expired(*id, prepared.fences[id], None)),
-            }
-        }
-        // Fencing: a lease token older than one a function was already
-        // committed under means a newer holder has been in between.
-        for (id, token) in &prepared.fences {
-            if tip.fences.get(id).is_some_and(|high| high > token) {
-                return Err(expired(*id, *token, None));
-            }
-        }
+        let high = |id| tip.fences.get(&id).copied();
+        self.check_leases(agent, &prepared.fences, &prepared.relied_on, high, |id| {
+            tip.program.name_of(id).unwrap_or_else(|| unknown_name(id))
+        })?;
 
         let revision = tip.program.revision().next();
         let mut program = tip.program.clone();

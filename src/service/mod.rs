@@ -19,6 +19,7 @@
 mod access;
 mod commit;
 pub mod error;
+mod fencing;
 mod import;
 mod locking;
 pub mod metrics;
@@ -406,6 +407,12 @@ impl Hub {
                 false
             }
         });
+    }
+
+    /// The published revision, watched: it changes after every commit is
+    /// published (several commits may show as one change).
+    pub fn revisions(&self) -> watch::Receiver<Revision> {
+        self.published_revision.subscribe()
     }
 
     /// Waits until the published program has reached `revision`.

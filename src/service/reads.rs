@@ -68,10 +68,16 @@ impl Hub {
         agent: AgentId,
         function: &FunctionRef,
     ) -> Result<FunctionRead, ServiceError> {
+        let read = self.peek_function(function)?;
+        self.record_read(agent, read.id, &read.entry);
+        Ok(read)
+    }
+
+    /// Reads a function for someone who is no agent: nothing is recorded.
+    pub fn peek_function(&self, function: &FunctionRef) -> Result<FunctionRead, ServiceError> {
         let program = self.snapshot();
         let id = Hub::resolve_in(&program, function)?;
         let entry = program.get(id).expect("resolved").clone();
-        self.record_read(agent, id, &entry);
         Ok(FunctionRead { id, entry, program })
     }
 
@@ -95,6 +101,14 @@ impl Hub {
         self.agent_state
             .get(&agent)
             .and_then(|s| s.reads.get(&id).cloned())
+    }
+
+    /// Every function the agent has read, with the hash it last read.
+    pub fn reads_of(&self, agent: AgentId) -> Vec<(FunctionId, ContentHash)> {
+        self.agent_state
+            .get(&agent)
+            .map(|s| s.reads.iter().map(|(id, r)| (*id, r.hash)).collect())
+            .unwrap_or_default()
     }
 
     /// Verifies the whole published program.

@@ -30,10 +30,12 @@ use tokio_util::sync::CancellationToken;
 
 pub type Client = RunningService<RoleClient, Recorder>;
 
-/// A client handler that records progress notifications.
+/// A client handler that records progress notifications and the URIs of
+/// `notifications/resources/updated`.
 #[derive(Clone, Default)]
 pub struct Recorder {
     pub progress: Arc<Mutex<Vec<ProgressNotificationParam>>>,
+    pub updated: Arc<Mutex<Vec<String>>>,
 }
 
 impl ClientHandler for Recorder {
@@ -43,6 +45,14 @@ impl ClientHandler for Recorder {
         _: NotificationContext<RoleClient>,
     ) {
         self.progress.lock().unwrap().push(params);
+    }
+
+    async fn on_resource_updated(
+        &self,
+        params: rmcp::model::ResourceUpdatedNotificationParam,
+        _: NotificationContext<RoleClient>,
+    ) {
+        self.updated.lock().unwrap().push(params.uri);
     }
 
     fn get_info(&self) -> ClientConfig {

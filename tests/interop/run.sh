@@ -124,7 +124,7 @@ log "conformance suite"
 # (tools named like `test_*`, prompts, resources); README lists the others.
 for scenario in server-initialize server-session-lifecycle tools-list ping \
     dns-rebinding-protection http-header-validation server-sse-multiple-streams \
-    server-sse-polling sep-2164-resource-not-found \
+    server-sse-polling sep-2164-resource-not-found resources-list \
     input-required-result-unsupported-methods input-required-result-ignore-extra-params; do
     if out="$(conformance server --url "$url" --scenario "$scenario" 2>&1)" \
         && printf '%s' "$out" | grep -Eq 'Passed: ([0-9]+)/\1, 0 failed'; then

@@ -100,7 +100,7 @@ fn a_semaphore_wait_a_holder_outside_the_cycle_can_satisfy_is_no_deadlock() {
     s.take(C, &[sem("gpu", 1, None)], now).unwrap();
     s.queue(B, &[(1, W)], now);
     s.queue_for(A, &[sem("gpu", 2, None)], now);
-    s.release(C, None);
+    s.release(C, None, start());
     s.pump(now);
     assert_eq!(s.n_waiting(), 1, "A got its second permit; B still waits");
 }

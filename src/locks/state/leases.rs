@@ -13,6 +13,7 @@
 
 use tokio::time::Instant;
 
+use super::events::LockEventKind;
 use super::keys::Key;
 use super::{Now, State};
 use crate::locks::agents::AgentId;
@@ -52,6 +53,15 @@ impl State {
             if let Some(hold) = self.uninstall(agent, key) {
                 self.expired
                     .insert((agent, key.clone()), (hold.token, hold.expires_at));
+                let (resource, claim) = (&hold.target.resource, hold.target.claim);
+                self.note(
+                    LockEventKind::Expired,
+                    agent,
+                    resource,
+                    claim,
+                    Some(hold.token),
+                    now,
+                );
             }
         }
     }
@@ -78,6 +88,15 @@ impl State {
             if let Some(hold) = self.uninstall(agent, &key) {
                 self.expired
                     .insert((agent, key.clone()), (hold.token, now.system));
+                let (resource, claim) = (&hold.target.resource, hold.target.claim);
+                self.note(
+                    LockEventKind::Broken,
+                    agent,
+                    resource,
+                    claim,
+                    Some(hold.token),
+                    now,
+                );
                 broken.push(BrokenLease {
                     agent,
                     claim: hold.target.claim,
@@ -108,7 +127,7 @@ impl State {
                 .and_then(|h| h.own.as_ref())
                 .map(|h| h.token);
             if held == Some(token) {
-                self.release_one(agent, &key);
+                self.release_one(agent, &key, now);
                 n += 1;
             }
         }

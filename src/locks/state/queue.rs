@@ -43,6 +43,10 @@ impl State {
             return Ok(Admitted::Granted(grant));
         }
         if let Some(cycle) = self.deadlock(agent, targets, now) {
+            for t in targets {
+                let kind = super::events::LockEventKind::DeadlockRefused;
+                self.note(kind, agent, &t.resource, t.claim, None, now);
+            }
             return Err(AcquireError::Deadlock {
                 cycle,
                 denial: self.denial(agent, targets, None, now),
@@ -190,7 +194,7 @@ mod tests {
         assert_eq!(d.blocked[0].queue_position, 3);
         assert_eq!(d.blocked[0].queue_length, 2);
 
-        s.release(A, None);
+        s.release(A, None, start());
         s.pump(now);
         let granted = s.collect(rb).expect("the first waiter is settled");
         assert_eq!(granted.unwrap().locks[0].claim, W.into());
@@ -199,7 +203,7 @@ mod tests {
         assert_eq!(agents(&d.blocked[0].holders), vec![B]);
         assert_eq!(d.blocked[0].queue_position, 1);
 
-        s.release(B, None);
+        s.release(B, None, start());
         s.pump(now);
         assert!(s.collect(rc).expect("settled").is_ok());
         assert_eq!(s.n_waiting(), 0);
@@ -211,7 +215,7 @@ mod tests {
         s.ask(A, &[(1, R)], now).unwrap();
         let before = s.ask(B, &[(1, R)], now).unwrap();
         let rb = s.queue(B, &[(1, W)], later(now, 5));
-        s.release(A, None);
+        s.release(A, None, start());
         s.pump(later(now, 5));
         // The pump granted the upgrade; its caller is gone before it saw it.
         s.abandon(rb, B, later(now, 5));

@@ -187,6 +187,42 @@ impl State {
         rids.into_iter().collect()
     }
 
+    /// The waiting requests of other agents that one of `agent`'s live
+    /// locks keeps waiting (the FIFO rule names it as a holder in their
+    /// way), in arrival order, each shown on the resource it waits for.
+    pub(in crate::locks) fn waiting_behind(&self, agent: AgentId, now: Now) -> Vec<WaiterView> {
+        let mut behind = Vec::new();
+        for (rid, w) in &self.waiting {
+            if w.agent == agent {
+                continue;
+            }
+            let blocked_by_me =
+                w.targets.iter().find(|t| {
+                    let mut mine = false;
+                    let _ = self.each_conflict(w.agent, t, Some(*rid), now, |_| true, |c| {
+                    mine = matches!(c, Conflict::Holder { holder, .. } if holder.agent == agent);
+                    if mine {
+                        ControlFlow::Break(())
+                    } else {
+                        ControlFlow::Continue(())
+                    }
+                });
+                    mine
+                });
+            if let Some(t) = blocked_by_me {
+                behind.push(WaiterView {
+                    agent: w.agent,
+                    resource: t.resource.clone(),
+                    claim: t.claim,
+                    position: behind.len() + 1,
+                    since: w.since,
+                    purpose: w.purpose.as_deref().map(str::to_string),
+                });
+            }
+        }
+        behind
+    }
+
     fn waiter_view(&self, rid: RequestId, key: &Key, position: usize) -> WaiterView {
         let w = &self.waiting[&rid];
         let t = w.target_on(key);
