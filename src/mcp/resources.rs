@@ -204,8 +204,14 @@ pub async fn read(
     agent: Option<AgentId>,
     uri: &str,
 ) -> Result<ReadResourceResult, ErrorData> {
-    let parsed = Uri::parse(uri)
-        .ok_or_else(|| not_found(uri, "resources/list and resources/templates/list show them"))?;
+    let parsed = Uri::parse(uri).ok_or_else(|| {
+        let known = [LANGUAGE_URI, LOCKS_URI, MINE_URI, READS_URI, LOG_URI];
+        let why = format!(
+            "the resources are {} and cograph://function/{{name}}",
+            known.join(", ")
+        );
+        not_found(uri, &why)
+    })?;
     let (text, mime) = match parsed {
         Uri::Language => (language_reference().to_string(), "text/markdown"),
         Uri::Function(name) => (function_text(hub, agent, uri, &name)?, "text/plain"),
