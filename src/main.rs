@@ -119,11 +119,25 @@ enum Command {
         #[arg(long, default_value = DEFAULT_DATA)]
         data: PathBuf,
     },
-    /// Break every lock on a function of the running hub: its holders'
+    /// Break every lock on a resource of the running hub: its holders'
     /// tokens stop authorising, waiters are granted. Recorded in the log.
     BreakLock {
-        /// The function, as `module::name` or its id.
-        function: String,
+        /// The resource: a function as `module::name` or its id, anything
+        /// else as `kind:name` (`path:src/net/`, `module:math`,
+        /// `named:deploy:staging`, `semaphore:gpu`). Locks above or below
+        /// it stay.
+        resource: String,
+        #[arg(long, default_value = DEFAULT_DATA)]
+        data: PathBuf,
+    },
+    /// Set the capacity of a semaphore of the running hub (used or not);
+    /// refused below the permits in use. Waiters a larger one lets in are
+    /// granted.
+    SetCapacity {
+        /// The semaphore: `gpu` or `semaphore:gpu`.
+        semaphore: String,
+        /// Its capacity, at least 1.
+        capacity: u32,
         #[arg(long, default_value = DEFAULT_DATA)]
         data: PathBuf,
     },
@@ -311,9 +325,20 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Agents { data } => operator(&data, AdminRequest::Agents),
         Command::EndAgent { agent, data } => operator(&data, AdminRequest::EndAgent { agent }),
-        Command::BreakLock { function, data } => {
-            operator(&data, AdminRequest::BreakLock { function })
+        Command::BreakLock { resource, data } => {
+            operator(&data, AdminRequest::BreakLock { resource })
         }
+        Command::SetCapacity {
+            semaphore,
+            capacity,
+            data,
+        } => operator(
+            &data,
+            AdminRequest::SetCapacity {
+                semaphore,
+                capacity,
+            },
+        ),
         Command::Verify { data } => {
             let program = StoreReader::open(&data)?.program()?;
             report_diagnostics(&data, &program)

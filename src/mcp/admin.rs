@@ -50,8 +50,14 @@ pub enum AdminRequest {
     Agents,
     /// End an agent (by id or unique name): its locks and queue places go.
     EndAgent { agent: String },
-    /// Break every lock on a function (by id or qualified name).
-    BreakLock { function: String },
+    /// Break every lock on a resource: a function by id or qualified name,
+    /// anything else as `kind:name` (`path:src/net/`, `semaphore:gpu`).
+    BreakLock {
+        #[serde(alias = "function")]
+        resource: String,
+    },
+    /// Set a semaphore's capacity (`gpu` or `semaphore:gpu`).
+    SetCapacity { semaphore: String, capacity: u32 },
     /// Import a program file (`content`, text or JSON) as one commit.
     /// `source` names it in errors and in the commit's purpose; `replace`
     /// replaces functions whose names exist instead of refusing.
@@ -142,10 +148,22 @@ pub struct AdminEvent {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum AdminReply {
-    Agents { agents: Vec<AdminAgent> },
-    Done { events: Vec<AdminEvent> },
+    Agents {
+        agents: Vec<AdminAgent>,
+    },
+    Done {
+        events: Vec<AdminEvent>,
+    },
     Imported(AdminImport),
-    Error { message: String },
+    /// A semaphore's capacity was set; `before` is the one it had.
+    Capacity {
+        semaphore: String,
+        capacity: u32,
+        before: Option<u32>,
+    },
+    Error {
+        message: String,
+    },
 }
 
 impl From<&OperatorEvent> for AdminEvent {
@@ -257,9 +275,19 @@ async fn answer(hub: &Arc<Hub>, request: AdminRequest, operator: &str) -> AdminR
             .operator_end_agent(&agent, operator)
             .await
             .map(|r| done(vec![r])),
-        AdminRequest::BreakLock { function } => {
-            hub.operator_break_lock(&function, operator).await.map(done)
+        AdminRequest::BreakLock { resource } => {
+            hub.operator_break_lock(&resource, operator).await.map(done)
         }
+        AdminRequest::SetCapacity {
+            semaphore,
+            capacity,
+        } => hub
+            .operator_set_capacity(&semaphore, capacity, operator)
+            .map(|(name, before)| AdminReply::Capacity {
+                semaphore: format!("semaphore:{name}"),
+                capacity,
+                before,
+            }),
         AdminRequest::Import {
             content,
             source,
@@ -346,6 +374,7 @@ pub fn run(dir: &Path, command: AdminRequest) -> anyhow::Result<String> {
         AdminRequest::Agents => ("no agents are connected", ""),
         AdminRequest::EndAgent { .. } => ("nothing to end", ""),
         AdminRequest::BreakLock { .. } => ("no locks to break", ""),
+        AdminRequest::SetCapacity { .. } => ("no semaphores to set", ""),
         AdminRequest::Import { source, .. } => (
             "`cograph import` opens the store itself then",
             source.as_str(),
@@ -359,6 +388,14 @@ pub fn run(dir: &Path, command: AdminRequest) -> anyhow::Result<String> {
             .map(|e| format!("{}\n", event_line(e)))
             .collect()),
         AdminReply::Imported(import) => Ok(format!("{}\n", import.summary(source, true))),
+        AdminReply::Capacity {
+            semaphore,
+            capacity,
+            before,
+        } => Ok(format!(
+            "{semaphore} has capacity {capacity}{}\n",
+            before.map(|b| format!(" (was {b})")).unwrap_or_default()
+        )),
     }
 }
 
