@@ -57,6 +57,13 @@ impl Hub {
             .ok_or(ServiceError::TooManyAgents { cap })
     }
 
+    /// The secret handle an agent passes as `session` (or a script as
+    /// `COGRAPH_AGENT`): a stateless agent's own, or one made for an agent
+    /// bound to its connection, which ends with it.
+    pub fn session_handle(&self, id: AgentId) -> Option<SessionHandle> {
+        self.agents.handle_for(id)
+    }
+
     /// The agent a secret handle belongs to; marks it active.
     pub fn resolve_session(&self, handle: &str) -> Option<AgentId> {
         self.agents.resolve(handle)
