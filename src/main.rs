@@ -1,5 +1,8 @@
 //! The `cograph` command line: the server (`serve`, `stdio`), operator
-//! tools (`status`, `log`, `verify`, `import`, `export`, `schemas`), and
+//! tools (`status`, `log`, `agents`, `end-agent`, `break-lock`,
+//! `set-capacity`, `verify`, `import`, `export`, `schemas`), the commands
+//! for shell scripts (`agent`, `lock`, `unlock`, `locks`, in
+//! `cli_shell.rs`), and
 //! program-file tools that need no server (`check`, `run`, `fmt`).
 //! Logs go to stderr; stdout carries only results (and, for `stdio`, only
 //! protocol messages).
@@ -22,6 +25,7 @@ use cograph::mcp::hub::{self, Connections, HubInfo};
 use cograph::service::{Hub, HubConfig};
 use cograph::store::StoreReader;
 
+mod cli_shell;
 mod program_files;
 
 use program_files::{read_program, report_diagnostics, run_function};
@@ -141,6 +145,8 @@ enum Command {
         #[arg(long, default_value = DEFAULT_DATA)]
         data: PathBuf,
     },
+    #[command(flatten)]
+    Shell(cli_shell::ShellCommand),
     /// Verify the stored program.
     Verify {
         #[arg(long, default_value = DEFAULT_DATA)]
@@ -339,6 +345,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 capacity,
             },
         ),
+        Command::Shell(command) => Ok(cli_shell::run(command)),
         Command::Verify { data } => {
             let program = StoreReader::open(&data)?.program()?;
             report_diagnostics(&data, &program)
