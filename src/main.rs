@@ -2,7 +2,7 @@
 //! tools (`status`, `log`, `agents`, `end-agent`, `break-lock`,
 //! `set-capacity`, `verify`, `import`, `export`, `schemas`), the commands
 //! for shell scripts (`agent`, `lock`, `unlock`, `locks`, in
-//! `cli_shell.rs`), and
+//! `cli_shell.rs`) and the git guard (`guard`, in `cli_guard.rs`), and
 //! program-file tools that need no server (`check`, `run`, `fmt`).
 //! Logs go to stderr; stdout carries only results (and, for `stdio`, only
 //! protocol messages).
@@ -25,6 +25,7 @@ use cograph::mcp::hub::{self, Connections, HubInfo};
 use cograph::service::{Hub, HubConfig};
 use cograph::store::StoreReader;
 
+mod cli_guard;
 mod cli_shell;
 mod program_files;
 
@@ -147,6 +148,10 @@ enum Command {
     },
     #[command(flatten)]
     Shell(cli_shell::ShellCommand),
+    /// The git pre-commit guard: refuse a commit that changes a path
+    /// another agent holds a lock on (or on a directory above it); the
+    /// committer is COGRAPH_AGENT. `cograph guard install` writes the hook.
+    Guard(cli_guard::GuardArgs),
     /// Verify the stored program.
     Verify {
         #[arg(long, default_value = DEFAULT_DATA)]
@@ -346,6 +351,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             },
         ),
         Command::Shell(command) => Ok(cli_shell::run(command)),
+        Command::Guard(args) => Ok(cli_guard::run(args)),
         Command::Verify { data } => {
             let program = StoreReader::open(&data)?.program()?;
             report_diagnostics(&data, &program)
