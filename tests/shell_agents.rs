@@ -423,3 +423,46 @@ async fn a_shell_agent_and_an_mcp_client_contend_on_one_path() {
     let status = ok(&call(&claude, "lock_status", json!({})).await);
     assert_eq!(status["yours"], json!([]), "{status:#}");
 }
+
+#[test]
+fn a_rate_limit_is_a_semaphore_whose_permits_lapse_instead_of_being_released() {
+    // Each call is an agent of its own taking one permit for the window
+    // and never releasing it (an agent holds a semaphore once: taking it
+    // again only renews its lease). Here the window is 2 s.
+    let s = Served::start(&["--agent-idle", "1h"]);
+    let set = s.cli(&["set-capacity", "api:github", "7"]);
+    assert_eq!(set.code, Some(0), "{set:?}");
+    for call in 0..7 {
+        let agent = start(&s, &format!("call-{call}"));
+        tokens(
+            &s.cli_as(&agent, &["lock", "semaphore:api:github", "--ttl", "2s"]),
+            &["semaphore:api:github"],
+        );
+    }
+    let late = start(&s, "call-7");
+    let over = s.cli_as(&late, &["lock", "semaphore:api:github", "--ttl", "2s"]);
+    assert_eq!(over.code, Some(1), "{over:?}");
+    assert!(over.stderr.contains("(7 of 7 permits in use)"), "{over:?}");
+    assert_eq!(over.stderr.matches("held by call-").count(), 5, "{over:?}");
+    assert!(
+        over.stderr.contains("; 2 more holders not shown"),
+        "{over:?}"
+    );
+    // When the window's leases lapse, the next call gets its permit.
+    let waited = s.cli_as(
+        &late,
+        &[
+            "lock",
+            "semaphore:api:github",
+            "--ttl",
+            "2s",
+            "--wait",
+            "20s",
+        ],
+    );
+    tokens(&waited, &["semaphore:api:github"]);
+    assert!(
+        waited.stderr.contains("granted after waiting"),
+        "{waited:?}"
+    );
+}

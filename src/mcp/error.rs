@@ -458,20 +458,19 @@ pub(crate) fn holder_text(h: &super::types::HolderView) -> String {
     )
 }
 
-/// The lines a denial, a timeout or a deadlock shows per blocked resource
-/// (as the tool result's text does); none for other errors.
-pub(crate) fn denial_lines(e: &AcquireError, program: &Program, hub: &Hub) -> Vec<String> {
+/// The blocked resources of a denial, a timeout or a deadlock, as views;
+/// none for other errors.
+pub(crate) fn denial_views(e: &AcquireError, program: &Program, hub: &Hub) -> Vec<BlockedView> {
     let denial = match e {
         AcquireError::Denied(d) | AcquireError::Timeout(d) => d,
         AcquireError::Deadlock { denial, .. } => denial,
         _ => return Vec::new(),
     };
-    let views: Vec<BlockedView> = denial
+    denial
         .blocked
         .iter()
         .map(|b| views::blocked(hub, program, b))
-        .collect();
-    progress_lines(&views)
+        .collect()
 }
 
 /// Per blocked resource, the line `blocked_text` gives it.

@@ -33,6 +33,10 @@ use crate::service::{Hub, LockSpec, ResourceRef, ServiceError};
 /// At most this many resources in one `lock`, as in `acquire_locks`.
 const MAX_RESOURCES: usize = 1000;
 
+/// At most this many holders named per blocked resource in a shell's
+/// lines: a semaphore used as a rate limit may have thousands.
+const MAX_HOLDERS_SHOWN: usize = 5;
+
 /// `cograph lock`'s request.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -389,12 +393,13 @@ pub(super) async fn serve_lock(
             result = &mut acquire => break result,
             Some(report) = reports.recv() => {
                 let program = hub.snapshot();
-                let blocked: Vec<_> = report
-                    .blocked
-                    .iter()
-                    .map(|b| views::blocked(hub, &program, b))
-                    .collect();
-                let lines = error::progress_lines(&blocked);
+                let lines = blocked_lines(
+                    report
+                        .blocked
+                        .iter()
+                        .map(|b| views::blocked(hub, &program, b))
+                        .collect(),
+                );
                 if lines != shown && !gone {
                     let waiting = AdminReply::Waiting { lines: lines.clone() };
                     if write_reply(writer, &waiting).await.is_err() {
@@ -450,6 +455,27 @@ async fn closed(reader: &mut BufReader<OwnedReadHalf>) {
     }
 }
 
+/// One line per blocked resource, as denials word them, naming at most
+/// `MAX_HOLDERS_SHOWN` holders of each.
+fn blocked_lines(mut views: Vec<crate::mcp::types::BlockedView>) -> Vec<String> {
+    let hidden: Vec<usize> = views
+        .iter_mut()
+        .map(|v| {
+            let n = v.holders.len().saturating_sub(MAX_HOLDERS_SHOWN);
+            v.holders.truncate(MAX_HOLDERS_SHOWN);
+            n
+        })
+        .collect();
+    error::progress_lines(&views)
+        .into_iter()
+        .zip(hidden)
+        .map(|(line, n)| match n {
+            0 => line,
+            n => format!("{line}; {n} more holders not shown (`cograph locks`)"),
+        })
+        .collect()
+}
+
 /// A service error as a shell sees it: the tools' message, a hint for the
 /// command line, the kind of refusal, and the lines naming what blocks.
 fn refusal(hub: &Hub, e: ServiceError) -> AdminReply {
@@ -458,7 +484,7 @@ fn refusal(hub: &Hub, e: ServiceError) -> AdminReply {
         return invalid(m.to_string());
     }
     let lines = match &e {
-        ServiceError::Lock(a) => error::denial_lines(a, &program, hub),
+        ServiceError::Lock(a) => blocked_lines(error::denial_views(a, &program, hub)),
         _ => Vec::new(),
     };
     let failure: ToolFailure = error::from_service(e, &program, hub);
