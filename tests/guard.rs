@@ -171,7 +171,7 @@ fn the_hook_refuses_a_commit_on_a_path_another_agent_locks_and_lets_the_holder_c
     let (made, stderr) = repo.commit_as(Some(&bob), "src/net/tcp.rs");
     assert!(!made, "{stderr}");
     for says in [
-        "refusing the commit: 1 of 1 staged paths",
+        "refusing the commit (committer: bob): 1 of 1 staged path refused",
         "src/net/tcp.rs: held by alice (ag_",
         "write on path:src/net/: rewrite tcp",
         ", until 20",
@@ -232,7 +232,7 @@ fn a_read_lock_refuses_too_and_a_rename_is_checked_on_both_sides() {
     repo.git_ok(&["mv", "docs/old.md", "notes.md"]);
     let (made, stderr) = repo.try_commit(Some(&bob));
     assert!(!made, "{stderr}");
-    assert!(stderr.contains("1 of 2 staged paths"), "{stderr}");
+    assert!(stderr.contains("1 of 2 staged paths refused"), "{stderr}");
     assert!(
         stderr.contains("docs/old.md: held by alice (ag_") && stderr.contains("read: reading it"),
         "{stderr}"
@@ -293,7 +293,10 @@ fn require_lock_wants_the_committers_write_lock_on_the_path_or_a_directory_above
     assert!(made, "{stderr}");
     repo.write("docs/old.md", "changed\n");
     let (made, stderr) = repo.commit_as(Some(&bob), "src/lib.rs");
-    assert!(!made && stderr.contains("1 of 2 staged paths"), "{stderr}");
+    assert!(
+        !made && stderr.contains("1 of 2 staged paths refused"),
+        "{stderr}"
+    );
     assert!(
         stderr.contains("  docs/old.md: you hold no write lock"),
         "{stderr}"

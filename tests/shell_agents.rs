@@ -221,7 +221,9 @@ fn exit_codes_say_denied_timed_out_bad_input_no_hub_and_unknown_agent() {
     let timed_out = s.cli_as(&bob, &["lock", "path:src/", "--read", "--wait", "300ms"]);
     assert_eq!(timed_out.code, Some(3), "{timed_out:?}");
     assert!(
-        timed_out.stderr.contains("still locked when"),
+        timed_out
+            .stderr
+            .contains("still locked when --wait ran out"),
         "{timed_out:?}"
     );
     assert!(

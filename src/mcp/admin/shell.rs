@@ -509,8 +509,16 @@ fn refusal(hub: &Hub, e: ServiceError) -> AdminReply {
         None if failure.is_invalid_params() => (Refusal::Invalid, ""),
         _ => (Refusal::Failed, ""),
     };
+    // The tools' words, but for the flags a shell passes.
+    let message = match refusal {
+        Refusal::Timeout => {
+            "still locked when --wait ran out; you left the queue and hold nothing new".into()
+        }
+        Refusal::UnknownAgent => "your agent ended while waiting; nothing was granted".into(),
+        _ => failure.message(),
+    };
     AdminReply::Error {
-        message: failure.message(),
+        message,
         refusal,
         hint: (!hint.is_empty()).then(|| hint.to_string()),
         lines,

@@ -202,18 +202,18 @@ fn lock_table(locks: &[LockView]) -> String {
 pub fn guard_text(g: &AdminGuard) -> String {
     if g.refused.is_empty() {
         return format!(
-            "cograph guard: {} staged paths checked; none is locked by another agent\n",
-            g.n_checked
+            "cograph guard: checked {}; none is locked by another agent\n",
+            paths(g.n_checked)
         );
     }
     let mut out = format!(
-        "cograph guard: refusing the commit: {} of {} staged paths {}\n",
-        g.refused.len(),
-        g.n_checked,
+        "cograph guard: refusing the commit ({}): {} of {} refused\n",
         match &g.committer {
-            Some(name) => format!("are not yours to commit (committer: {name})"),
-            None => "are locked (no committer: set COGRAPH_AGENT to your agent's handle)".into(),
-        }
+            Some(name) => format!("committer: {name}"),
+            None => "no committer: set COGRAPH_AGENT to your agent's handle".into(),
+        },
+        g.refused.len(),
+        paths(g.n_checked),
     );
     for r in &g.refused {
         out.push_str(&format!("  {}:", r.path));
@@ -236,6 +236,14 @@ pub fn guard_text(g: &AdminGuard) -> String {
         "hint: wait for those locks to go (`cograph locks --kind path`), commit other paths, or take the lock yourself (`cograph lock PATH --wait 5m`); `git commit --no-verify` skips the guard\n",
     );
     out
+}
+
+/// `1 staged path`, `3 staged paths`.
+fn paths(n: usize) -> String {
+    match n {
+        1 => "1 staged path".into(),
+        n => format!("{n} staged paths"),
+    }
 }
 
 fn held_by(h: &ClaimView) -> String {
