@@ -18,6 +18,14 @@ use cograph::mcp::admin::{self, AdminReply, AdminRequest, text};
 use super::DEFAULT_DATA;
 use super::cli_shell::{self, NO_HUB, OTHER};
 
+/// The guard's exit codes, as `--help` states them.
+pub const EXIT_CODES: &str = "Exit codes (git refuses the commit on any but 0):
+  0  the commit may go (or no hub runs, with --allow-no-hub)
+  1  refused: a path is locked by another agent (or, with --require-lock, not by you)
+  5  no hub is running for the data directory
+  6  COGRAPH_AGENT holds an unknown or expired handle
+  7  any other error (git failed, the hub did not answer)";
+
 /// Marks a hook as written by `cograph guard install`, which may then
 /// replace it without `--force`.
 const MARKER: &str = "# cograph guard hook";

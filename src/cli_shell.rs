@@ -59,12 +59,14 @@ pub enum ShellCommand {
     /// Start or end an agent for a shell script.
     #[command(subcommand, after_help = EXIT_CODES)]
     Agent(AgentCommand),
-    /// Lock resources for a shell agent, all or none, and print the
-    /// fencing token: one line `TOKEN RESOURCE` per resource, one token
-    /// for the whole grant (`out=$(cograph lock path:src/ --wait 5m);
-    /// code=$?; token=${out%% *}`). A denial prints the holders and your
-    /// place in the queue on stderr. Killing a waiting `cograph lock`
-    /// takes its request out of the queue.
+    /// Lock resources for a shell agent, all or none; prints `TOKEN
+    /// RESOURCE` lines.
+    ///
+    /// One line `TOKEN RESOURCE` per resource, all with the grant's one
+    /// fencing token (`out=$(cograph lock path:src/ --wait 5m); code=$?;
+    /// token=${out%% *}`). A denial prints the holders and your place in
+    /// the queue on stderr. Killing a waiting `cograph lock` takes its
+    /// request out of the queue; it is never granted.
     #[command(after_help = EXIT_CODES)]
     Lock(LockArgs),
     /// Release the named locks of a shell agent, or all it holds.

@@ -148,9 +148,12 @@ enum Command {
     },
     #[command(flatten)]
     Shell(cli_shell::ShellCommand),
-    /// The git pre-commit guard: refuse a commit that changes a path
-    /// another agent holds a lock on (or on a directory above it); the
-    /// committer is COGRAPH_AGENT. `cograph guard install` writes the hook.
+    /// The git pre-commit guard; `cograph guard install` writes the hook.
+    ///
+    /// Refuses a commit that changes a path another agent holds a lock on
+    /// (read or write; or a directory above it), naming each path and
+    /// holder. The committer is the agent whose handle is COGRAPH_AGENT.
+    #[command(after_help = cli_guard::EXIT_CODES)]
     Guard(cli_guard::GuardArgs),
     /// Verify the stored program.
     Verify {
