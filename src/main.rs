@@ -1,5 +1,8 @@
 //! The `cograph` command line: the server (`serve`, `stdio`), operator
-//! tools (`status`, `log`, `verify`, `import`, `export`, `schemas`), and
+//! tools (`status`, `log`, `agents`, `end-agent`, `break-lock`,
+//! `set-capacity`, `verify`, `import`, `export`, `schemas`), the commands
+//! for shell scripts (`agent`, `lock`, `unlock`, `locks`, in
+//! `cli_shell.rs`) and the git guard (`guard`, in `cli_guard.rs`), and
 //! program-file tools that need no server (`check`, `run`, `fmt`).
 //! Logs go to stderr; stdout carries only results (and, for `stdio`, only
 //! protocol messages).
@@ -22,6 +25,8 @@ use cograph::mcp::hub::{self, Connections, HubInfo};
 use cograph::service::{Hub, HubConfig};
 use cograph::store::StoreReader;
 
+mod cli_guard;
+mod cli_shell;
 mod program_files;
 
 use program_files::{read_program, report_diagnostics, run_function};
@@ -119,14 +124,37 @@ enum Command {
         #[arg(long, default_value = DEFAULT_DATA)]
         data: PathBuf,
     },
-    /// Break every lock on a function of the running hub: its holders'
+    /// Break every lock on a resource of the running hub: its holders'
     /// tokens stop authorising, waiters are granted. Recorded in the log.
     BreakLock {
-        /// The function, as `module::name` or its id.
-        function: String,
+        /// The resource: a function as `module::name` or its id, anything
+        /// else as `kind:name` (`path:src/net/`, `module:math`,
+        /// `named:deploy:staging`, `semaphore:gpu`). Locks above or below
+        /// it stay.
+        resource: String,
         #[arg(long, default_value = DEFAULT_DATA)]
         data: PathBuf,
     },
+    /// Set the capacity of a semaphore of the running hub (used or not);
+    /// refused below the permits in use. Waiters a larger one lets in are
+    /// granted.
+    SetCapacity {
+        /// The semaphore: `gpu` or `semaphore:gpu`.
+        semaphore: String,
+        /// Its capacity, at least 1.
+        capacity: u32,
+        #[arg(long, default_value = DEFAULT_DATA)]
+        data: PathBuf,
+    },
+    #[command(flatten)]
+    Shell(cli_shell::ShellCommand),
+    /// The git pre-commit guard; `cograph guard install` writes the hook.
+    ///
+    /// Refuses a commit that changes a path another agent holds a lock on
+    /// (read or write; or a directory above it), naming each path and
+    /// holder. The committer is the agent whose handle is COGRAPH_AGENT.
+    #[command(after_help = cli_guard::EXIT_CODES)]
+    Guard(cli_guard::GuardArgs),
     /// Verify the stored program.
     Verify {
         #[arg(long, default_value = DEFAULT_DATA)]
@@ -311,9 +339,22 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Agents { data } => operator(&data, AdminRequest::Agents),
         Command::EndAgent { agent, data } => operator(&data, AdminRequest::EndAgent { agent }),
-        Command::BreakLock { function, data } => {
-            operator(&data, AdminRequest::BreakLock { function })
+        Command::BreakLock { resource, data } => {
+            operator(&data, AdminRequest::BreakLock { resource })
         }
+        Command::SetCapacity {
+            semaphore,
+            capacity,
+            data,
+        } => operator(
+            &data,
+            AdminRequest::SetCapacity {
+                semaphore,
+                capacity,
+            },
+        ),
+        Command::Shell(command) => Ok(cli_shell::run(command)),
+        Command::Guard(args) => Ok(cli_guard::run(args)),
         Command::Verify { data } => {
             let program = StoreReader::open(&data)?.program()?;
             report_diagnostics(&data, &program)

@@ -359,6 +359,20 @@ async fn a_client_that_goes_away_leaves_the_queue() {
     .await;
 }
 
+/// The one agent `list_agents` marks as the caller when passed `session`.
+async fn whoami(client: &Client, session: &str) -> serde_json::Value {
+    let agents = ok(&call(client, "list_agents", json!({"session": session})).await);
+    let you: Vec<_> = agents["agents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["you"] == true)
+        .cloned()
+        .collect();
+    assert_eq!(you.len(), 1, "{agents:#}");
+    you[0].clone()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn identity_rules_over_stateless_http() {
     let s = Server::start().await;
@@ -389,16 +403,9 @@ async fn identity_rules_over_stateless_http() {
     )
     .await;
     let (session, id) = register(&anon, "dana").await;
-    let agents = ok(&call(&anon, "list_agents", json!({"session": session})).await);
-    let me: Vec<_> = agents["agents"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|a| a["you"] == true)
-        .collect();
-    assert_eq!(me.len(), 1);
-    assert_eq!(me[0]["agent_id"], id.as_str());
-    assert_eq!(me[0]["transport"], "http_stateless");
+    let me = whoami(&anon, &session).await;
+    assert_eq!(me["agent_id"], id.as_str());
+    assert_eq!(me["transport"], "http_stateless");
     // The secret never appears in what others see.
     let other = s.in_process("eve").await;
     let seen = call(&other, "list_agents", json!({})).await;
@@ -430,6 +437,46 @@ async fn identity_rules_over_stateless_http() {
     let log = ok(&call(&anon, "history", json!({"function": "demo::f", "limit": 1})).await);
     assert_eq!(log["commits"][0]["agent_id"], id.as_str());
     assert_eq!(log["commits"][0]["agent_name"], "dana");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_bound_agent_gets_a_handle_that_names_it_and_dies_with_it() {
+    let s = Server::start().await;
+    let http = s.http_session().await;
+    let inproc = s.in_process("ivy").await;
+    let stateless = s.http_stateless().await;
+    for client in [&http, &inproc] {
+        let me = ok(&call(client, "register_agent", json!({"name": "named"})).await);
+        let handle = me["session"].as_str().expect("a handle on every transport");
+        assert_eq!(handle.len(), 64);
+        // The same handle each time; passed from elsewhere, it is this agent.
+        let again = ok(&call(client, "register_agent", json!({})).await);
+        assert_eq!(again["session"], handle);
+        let you = whoami(&stateless, handle).await;
+        assert_eq!(you["agent_id"], me["agent_id"]);
+        assert_ne!(you["transport"], "http_stateless");
+    }
+    let handle = ok(&call(&http, "register_agent", json!({})).await)["session"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    ok(&call(
+        &stateless,
+        "acquire_locks",
+        json!({"locks": [{"path": "src/"}], "session": handle}),
+    )
+    .await);
+    let held = ok(&call(&http, "lock_status", json!({})).await);
+    assert_eq!(held["yours"][0]["resource"], "path:src/", "{held:#}");
+    // Ending the session ends its handle.
+    http.cancel().await.unwrap();
+    refused(
+        &stateless,
+        "lock_status",
+        json!({"session": handle}),
+        "session_required",
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

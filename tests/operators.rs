@@ -191,3 +191,147 @@ async fn operator_commands_refuse_clearly_and_change_nothing() {
     )
     .await;
 }
+
+/// Alice holds the locks `held` names (`acquire_locks` targets); Bob
+/// waits up to 60 s for `waited` (one target), queued once this returns.
+async fn alice_holds_bob_waits_for(
+    s: &Served,
+    held: serde_json::Value,
+    waited: serde_json::Value,
+) -> (
+    Client,
+    Client,
+    tokio::task::JoinHandle<Result<rmcp::model::CallToolResult, rmcp::ServiceError>>,
+) {
+    let alice = agent(s, "alice").await;
+    let bob = agent(s, "bob").await;
+    ok(&call(&alice, "acquire_locks", json!({ "locks": held })).await);
+    let params = common::params(
+        "acquire_locks",
+        json!({"locks": [waited], "wait_ms": 60000}),
+    );
+    let waiting = spawn_call(&bob, params);
+    eventually("bob to queue", async || {
+        let status = ok(&call(&alice, "lock_status", json!({})).await);
+        status["locks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| !l["waiters"].as_array().unwrap().is_empty())
+    })
+    .await;
+    (alice, bob, waiting)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn break_lock_takes_any_kind_of_resource_and_records_it() {
+    let s = Served::start(&[]);
+    // Bob waits for a file below Alice's directory.
+    let (alice, _bob, waiting) = alice_holds_bob_waits_for(
+        &s,
+        json!([{"path": "src/net/"}, {"semaphore": "gpu", "permits": 2, "capacity": 2}]),
+        json!({"path": "src/net/tcp.rs"}),
+    )
+    .await;
+
+    // Locks below or beside it are not it.
+    let below = s.cli(&["break-lock", "path:src/net/tcp.rs"]);
+    assert_eq!(below.code, Some(1), "{below:?}");
+    assert!(
+        below
+            .stderr
+            .contains("nobody holds a lock on `path:src/net/tcp.rs`"),
+        "{below:?}"
+    );
+
+    let broken = s.cli(&["break-lock", "path:src/net/"]);
+    assert_eq!(broken.code, Some(0), "{broken:?}");
+    assert!(
+        broken.stdout.contains("break_lock alice") && broken.stdout.contains("on path:src/net/"),
+        "{broken:?}"
+    );
+    let granted = ok(&waiting.await.unwrap().unwrap());
+    assert_eq!(granted["granted"][0]["resource"], "path:src/net/tcp.rs");
+
+    let permits = s.cli(&["break-lock", "semaphore:gpu"]);
+    assert_eq!(permits.code, Some(0), "{permits:?}");
+    assert!(
+        permits
+            .stdout
+            .contains("on semaphore:gpu: 2 permits, token"),
+        "{permits:?}"
+    );
+    let left = ok(&call(&alice, "lock_status", json!({})).await);
+    assert_eq!(left["yours"], json!([]), "{left:#}");
+
+    for (given, says) in [
+        ("fib", "`fib` names no resource"),
+        ("path:/etc", "is absolute"),
+        ("named:nobody", "nobody holds a lock on `named:nobody`"),
+    ] {
+        let refused = s.cli(&["break-lock", given]);
+        assert_eq!(refused.code, Some(1), "{refused:?}");
+        assert!(refused.stderr.contains(says), "{given}: {refused:?}");
+    }
+
+    let log = s.cli(&["log"]);
+    assert!(
+        log.stdout.contains("break_lock by uid")
+            && log.stdout.contains("on path:src/net/: write lock, token"),
+        "{log:?}"
+    );
+    assert!(log.stdout.contains("on semaphore:gpu"), "{log:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn set_capacity_grants_waiters_and_is_refused_below_the_permits_in_use() {
+    let s = Served::start(&[]);
+    let (_alice, bob, waiting) = alice_holds_bob_waits_for(
+        &s,
+        json!([{"semaphore": "gpu", "permits": 2, "capacity": 2}]),
+        json!({"semaphore": "gpu"}),
+    )
+    .await;
+
+    let below = s.cli(&["set-capacity", "gpu", "1"]);
+    assert_eq!(below.code, Some(1), "{below:?}");
+    assert!(
+        below.stderr.contains(
+            "semaphore:gpu has 2 permits in use; break those locks before lowering it to 1"
+        ),
+        "{below:?}"
+    );
+    let zero = s.cli(&["set-capacity", "gpu", "0"]);
+    assert_eq!(zero.code, Some(1), "{zero:?}");
+    assert!(zero.stderr.contains("at least 1"), "{zero:?}");
+
+    let raised = s.cli(&["set-capacity", "semaphore:gpu", "3"]);
+    assert_eq!(raised.code, Some(0), "{raised:?}");
+    assert_eq!(raised.stdout, "semaphore:gpu has capacity 3 (was 2)\n");
+    let granted = ok(&waiting.await.unwrap().unwrap());
+    assert_eq!(granted["granted"][0]["permits"], 1);
+
+    // A semaphore nobody used yet gets its capacity from the operator:
+    // a request needs none, and one that disagrees is refused.
+    let fresh = s.cli(&["set-capacity", "api:github", "5000"]);
+    assert_eq!(
+        fresh.stdout, "semaphore:api:github has capacity 5000\n",
+        "{fresh:?}"
+    );
+    let taken = ok(&call(
+        &bob,
+        "acquire_locks",
+        json!({"locks": [{"semaphore": "api:github", "permits": 10}]}),
+    )
+    .await);
+    assert_eq!(taken["granted"][0]["permits"], 10);
+    let status = ok(&call(&bob, "lock_status", json!({"prefix": "api"})).await);
+    assert_eq!(
+        (
+            &status["locks"][0]["capacity"],
+            &status["locks"][0]["in_use"]
+        ),
+        (&json!(5000), &json!(10)),
+        "{status:#}"
+    );
+}

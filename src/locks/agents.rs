@@ -1,5 +1,9 @@
-//! The agent registry: who is connected, under which public id, and (for
-//! stateless HTTP clients) which secret session handle maps to whom.
+//! The agent registry: who is connected, under which public id, and which
+//! secret session handle maps to whom. A stateless agent (HTTP without a
+//! protocol session, `cograph agent start`) gets its handle when it is
+//! registered; an agent bound to its connection (stdio, an HTTP protocol
+//! session) gets one when it asks (`handle_for`), so that a shell command
+//! or a git hook can act as it. Either way the handle dies with its agent.
 //!
 //! The public `AgentId` is what other agents see in lock holders and
 //! history. The `SessionHandle` is a bearer secret: it is returned once, to
@@ -136,9 +140,12 @@ impl AgentInfo {
 pub struct AgentRegistry {
     agents: DashMap<AgentId, AgentInfo>,
     sessions: DashMap<SessionHandle, AgentId>,
-    /// The reverse of `sessions`, so removing an agent forgets its handle.
-    handles: DashMap<AgentId, SessionHandle>,
-    /// Stateless agents registered: one per entry of `handles`.
+    /// The reverse of `sessions`, so removing an agent forgets its handle;
+    /// with whether the agent is stateless (counted in `n_stateless`).
+    /// Whoever removes an entry frees the slot it counts, so concurrent
+    /// removals free it once.
+    handles: DashMap<AgentId, (SessionHandle, bool)>,
+    /// Stateless agents registered: one per stateless entry of `handles`.
     n_stateless: AtomicUsize,
 }
 
@@ -199,8 +206,33 @@ impl AgentRegistry {
         let id = self.register(name, purpose, Transport::HttpStateless);
         let handle = SessionHandle::generate();
         self.sessions.insert(handle.clone(), id);
-        self.handles.insert(id, handle.clone());
+        self.handles.insert(id, (handle.clone(), true));
         (id, handle)
+    }
+
+    /// The secret handle of a registered agent: a stateless agent's own,
+    /// or, for an agent bound to its connection, one made on first asking
+    /// (the same one after). `None` for an agent that is gone.
+    pub fn handle_for(&self, id: AgentId) -> Option<SessionHandle> {
+        if !self.agents.contains_key(&id) {
+            return None;
+        }
+        let handle = self
+            .handles
+            .entry(id)
+            .or_insert_with(|| {
+                let handle = SessionHandle::generate();
+                self.sessions.insert(handle.clone(), id);
+                (handle, false)
+            })
+            .0
+            .clone();
+        // The agent may have ended meanwhile; its handle must not outlive it.
+        if !self.agents.contains_key(&id) {
+            self.forget_handle(id);
+            return None;
+        }
+        Some(handle)
     }
 
     /// Registers a stateless agent as `register_stateless` does, unless
@@ -226,11 +258,13 @@ impl AgentRegistry {
         self.n_stateless.load(Ordering::Acquire)
     }
 
-    /// Forgets a stateless agent's handle and frees its slot.
+    /// Forgets an agent's handle and, for a stateless agent, frees its slot.
     fn forget_handle(&self, id: AgentId) {
-        if let Some((_, handle)) = self.handles.remove(&id) {
+        if let Some((_, (handle, stateless))) = self.handles.remove(&id) {
             self.sessions.remove(&handle);
-            self.n_stateless.fetch_sub(1, Ordering::AcqRel);
+            if stateless {
+                self.n_stateless.fetch_sub(1, Ordering::AcqRel);
+            }
         }
     }
 
@@ -368,6 +402,25 @@ mod tests {
         assert_eq!(r.resolve("nope"), None);
         r.remove(id);
         assert_eq!(r.resolve(handle.expose()), None);
+    }
+
+    #[test]
+    fn a_connection_bound_agent_gets_one_handle_that_dies_with_it_and_takes_no_slot() {
+        let r = AgentRegistry::new();
+        let id = r.register("stdio".into(), None, Transport::Stdio);
+        let handle = r.handle_for(id).expect("a live agent");
+        assert_eq!(r.handle_for(id), Some(handle.clone()), "the same one");
+        assert_eq!(r.resolve(handle.expose()), Some(id));
+        assert_eq!(r.n_stateless(), 0);
+        let (stateless, own) = r.register_stateless("s".into(), None);
+        assert_eq!(r.handle_for(stateless), Some(own));
+        assert_eq!(r.n_stateless(), 1);
+        r.remove(id);
+        assert_eq!(r.resolve(handle.expose()), None);
+        assert_eq!(r.handle_for(id), None);
+        assert_eq!(r.n_stateless(), 1, "ending a bound agent frees no slot");
+        r.remove(stateless);
+        assert_eq!(r.n_stateless(), 0);
     }
 
     #[tokio::test(start_paused = true)]

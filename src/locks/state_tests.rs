@@ -317,6 +317,25 @@ fn breaking_a_directory_lock_ends_that_lease_alone() {
 }
 
 #[test]
+fn breaking_a_semaphore_ends_every_holders_permits_and_grants_the_waiter() {
+    let (mut s, now) = (State::new(0), start());
+    s.take(A, &[sem("gpu", 1, Some(2))], now).unwrap();
+    s.take(B, &[sem("gpu", 1, None)], now).unwrap();
+    let waiting = s.queue_for(C, &[sem("gpu", 2, None)], now);
+    let broken = s.break_lock(&Resource::parse("semaphore:gpu").unwrap(), now);
+    assert_eq!(
+        broken
+            .iter()
+            .map(|b| (b.agent, b.claim))
+            .collect::<Vec<_>>(),
+        [(A, Claim::Permits(1)), (B, Claim::Permits(1))]
+    );
+    assert!(s.collect(waiting).expect("granted").is_ok());
+    let lease = s.lease(A, &Resource::parse("semaphore:gpu").unwrap(), now);
+    assert!(matches!(lease, crate::locks::LeaseCheck::Expired { .. }));
+}
+
+#[test]
 fn an_operator_raises_a_capacity_for_waiters_and_may_not_lower_it_below_use() {
     let (mut s, now) = (State::new(0), start());
     let name = ResourceName::parse("gpu").unwrap();

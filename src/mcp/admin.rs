@@ -1,9 +1,13 @@
 //! The operator's channel to a running hub: `DIR/admin.sock`, a unix
 //! socket created 0600 so that file permissions are the authorisation
 //! (only the hub's user can connect). Each line a client sends is one
-//! [`AdminRequest`] in JSON; each answer is one [`AdminReply`] line. The
-//! protocol is one small typed enum so that a command is added by adding
-//! a variant (and its arm in `answer`).
+//! [`AdminRequest`] in JSON; each answer is one [`AdminReply`] line (a
+//! waiting `lock` sends `waiting` lines before its answer). The protocol
+//! is one small typed enum so that a command is added by adding a variant
+//! (and its arm in `answer`). Operators use it (`agents`, `end-agent`,
+//! `break-lock`, `set-capacity`, `import`), and so do shell scripts and
+//! the git guard (`agent`, `lock`, `unlock`, `locks`, `guard`: see
+//! `admin/shell.rs`, and `admin/text.rs` for how their answers read).
 //!
 //! This file carries requests and shows answers; what an action does is
 //! decided in `service::operator`, and what an import does in
@@ -21,7 +25,13 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
 use tokio::net::{UnixListener, UnixStream};
 use tokio_util::sync::CancellationToken;
 
+mod shell;
+pub mod text;
+
+pub use shell::{AdminGuard, AdminLock, AdminRefusedPath, AdminStarted, Refusal};
+
 use super::convert;
+use super::types::{GrantedView, LockView, ReleasedView};
 use crate::service::time::rfc3339;
 use crate::service::{ActionReport, Hub, ImportOutcome};
 use crate::store::OperatorEvent;
@@ -50,8 +60,48 @@ pub enum AdminRequest {
     Agents,
     /// End an agent (by id or unique name): its locks and queue places go.
     EndAgent { agent: String },
-    /// Break every lock on a function (by id or qualified name).
-    BreakLock { function: String },
+    /// Break every lock on a resource: a function by id or qualified name,
+    /// anything else as `kind:name` (`path:src/net/`, `semaphore:gpu`).
+    BreakLock {
+        #[serde(alias = "function")]
+        resource: String,
+    },
+    /// Set a semaphore's capacity (`gpu` or `semaphore:gpu`).
+    SetCapacity { semaphore: String, capacity: u32 },
+    /// Start a stateless agent for a shell script; answers its handle.
+    AgentStart {
+        name: String,
+        #[serde(default)]
+        purpose: Option<String>,
+    },
+    /// End the agent a secret handle names: its locks and queue places go.
+    AgentEnd { agent: String },
+    /// Lock resources for the agent a handle names, all or none, waiting
+    /// while this connection stays open.
+    Lock(AdminLock),
+    /// Release the named resources (none: all) of the agent a handle names.
+    Unlock {
+        agent: String,
+        #[serde(default)]
+        resources: Vec<String>,
+    },
+    /// The lock table: every resource held or waited for, of `kind`
+    /// (`path`, `semaphore`, ...) and starting with `prefix` if given.
+    Locks {
+        #[serde(default)]
+        kind: Option<String>,
+        #[serde(default)]
+        prefix: Option<String>,
+    },
+    /// The git guard: may the agent `agent` (a handle; none: nobody's)
+    /// commit changes to `paths`?
+    CheckPaths {
+        #[serde(default)]
+        agent: Option<String>,
+        paths: Vec<String>,
+        #[serde(default)]
+        require_lock: bool,
+    },
     /// Import a program file (`content`, text or JSON) as one commit.
     /// `source` names it in errors and in the commit's purpose; `replace`
     /// replaces functions whose names exist instead of refusing.
@@ -142,10 +192,70 @@ pub struct AdminEvent {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum AdminReply {
-    Agents { agents: Vec<AdminAgent> },
-    Done { events: Vec<AdminEvent> },
+    Agents {
+        agents: Vec<AdminAgent>,
+    },
+    Done {
+        events: Vec<AdminEvent>,
+    },
     Imported(AdminImport),
-    Error { message: String },
+    /// A semaphore's capacity was set; `before` is the one it had.
+    Capacity {
+        semaphore: String,
+        capacity: u32,
+        before: Option<u32>,
+    },
+    /// A shell agent was started.
+    Started(AdminStarted),
+    /// An agent was ended at its own request.
+    Ended {
+        agent_id: String,
+        name: String,
+        n_released: usize,
+    },
+    /// A lock request waits; one line per resource that blocks it. Sent
+    /// before the answer whenever that changes.
+    Waiting {
+        lines: Vec<String>,
+    },
+    /// The locks were granted, all under one fencing token.
+    Granted {
+        token: u64,
+        waited_ms: u64,
+        locks: Vec<GrantedView>,
+    },
+    Released {
+        released: Vec<ReleasedView>,
+        n_still_held: usize,
+    },
+    Locks {
+        locks: Vec<LockView>,
+    },
+    Guard(AdminGuard),
+    /// A refusal: what went wrong, what kind of refusal it is (a script's
+    /// exit code), what to do, and per blocked resource a line naming its
+    /// holders and the queue.
+    Error {
+        message: String,
+        #[serde(default, skip_serializing_if = "Refusal::is_failed")]
+        refusal: Refusal,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        hint: Option<String>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        lines: Vec<String>,
+    },
+}
+
+impl AdminReply {
+    /// A plain failure with its message.
+    pub fn error(message: impl Into<String>) -> AdminReply {
+        AdminReply::Error {
+            message: message.into(),
+            refusal: Refusal::Failed,
+            hint: None,
+            lines: Vec::new(),
+        }
+    }
 }
 
 impl From<&OperatorEvent> for AdminEvent {
@@ -221,26 +331,36 @@ async fn serve_one(hub: &Arc<Hub>, stream: UnixStream) -> std::io::Result<()> {
             return Ok(());
         }
         let reply = if line.len() > MAX_LINE {
-            AdminReply::Error {
-                message: format!("a request line is at most {MAX_LINE} bytes"),
-            }
+            AdminReply::error(format!("a request line is at most {MAX_LINE} bytes"))
         } else {
             match serde_json::from_str::<AdminRequest>(line.trim()) {
+                // A lock writes its own answers: it may wait, and it gives
+                // back a grant whose answer cannot be written.
+                Ok(AdminRequest::Lock(lock)) => {
+                    shell::serve_lock(hub, lock, &mut lines, &mut write).await?;
+                    continue;
+                }
                 Ok(request) => answer(hub, request, &operator).await,
-                Err(e) => AdminReply::Error {
-                    message: format!(
-                        "not an admin request ({e}); send one JSON object per line, e.g. {{\"command\":\"agents\"}}"
-                    ),
-                },
+                Err(e) => AdminReply::error(format!(
+                    "not an admin request ({e}); send one JSON object per line, e.g. {{\"command\":\"agents\"}}"
+                )),
             }
         };
-        let mut out = serde_json::to_vec(&reply).unwrap_or_default();
-        out.push(b'\n');
-        write.write_all(&out).await?;
+        write_reply(&mut write, &reply).await?;
         if line.len() > MAX_LINE {
             return Ok(());
         }
     }
+}
+
+/// Writes one answer line.
+async fn write_reply(
+    write: &mut tokio::net::unix::OwnedWriteHalf,
+    reply: &AdminReply,
+) -> std::io::Result<()> {
+    let mut out = serde_json::to_vec(reply).unwrap_or_default();
+    out.push(b'\n');
+    write.write_all(&out).await
 }
 
 async fn answer(hub: &Arc<Hub>, request: AdminRequest, operator: &str) -> AdminReply {
@@ -257,9 +377,19 @@ async fn answer(hub: &Arc<Hub>, request: AdminRequest, operator: &str) -> AdminR
             .operator_end_agent(&agent, operator)
             .await
             .map(|r| done(vec![r])),
-        AdminRequest::BreakLock { function } => {
-            hub.operator_break_lock(&function, operator).await.map(done)
+        AdminRequest::BreakLock { resource } => {
+            hub.operator_break_lock(&resource, operator).await.map(done)
         }
+        AdminRequest::SetCapacity {
+            semaphore,
+            capacity,
+        } => hub
+            .operator_set_capacity(&semaphore, capacity, operator)
+            .map(|(name, before)| AdminReply::Capacity {
+                semaphore: format!("semaphore:{name}"),
+                capacity,
+                before,
+            }),
         AdminRequest::Import {
             content,
             source,
@@ -267,15 +397,28 @@ async fn answer(hub: &Arc<Hub>, request: AdminRequest, operator: &str) -> AdminR
         } => {
             return match hub.import_file(&content, &source, replace).await {
                 Ok(out) => AdminReply::Imported(AdminImport::from(&out)),
-                Err(e) => AdminReply::Error {
-                    message: e.to_string(),
-                },
+                Err(e) => AdminReply::error(e.to_string()),
             };
         }
+        AdminRequest::AgentStart { name, purpose } => {
+            return shell::agent_start(hub, name, purpose);
+        }
+        AdminRequest::AgentEnd { agent } => return shell::agent_end(hub, &agent),
+        // Served by `serve_one` itself; an answer here is only a fallback.
+        AdminRequest::Lock(_) => {
+            return AdminReply::error("a lock is served on its own connection");
+        }
+        AdminRequest::Unlock { agent, resources } => return shell::unlock(hub, &agent, &resources),
+        AdminRequest::Locks { kind, prefix } => {
+            return shell::locks(hub, kind.as_deref(), prefix.as_deref());
+        }
+        AdminRequest::CheckPaths {
+            agent,
+            paths,
+            require_lock,
+        } => return shell::check_paths(hub, agent.as_deref(), &paths, require_lock),
     };
-    result.unwrap_or_else(|e| AdminReply::Error {
-        message: e.to_string(),
-    })
+    result.unwrap_or_else(|e| AdminReply::error(e.to_string()))
 }
 
 fn agents(hub: &Hub) -> Vec<AdminAgent> {
@@ -321,22 +464,56 @@ pub fn request(dir: &Path, request: &AdminRequest, no_hub: &str) -> anyhow::Resu
 
 /// Sends `request` on `stream` and reads the one answer line.
 fn exchange(
+    stream: std::os::unix::net::UnixStream,
+    request: &AdminRequest,
+) -> anyhow::Result<AdminReply> {
+    exchange_waiting(stream, request, |_| {})
+}
+
+/// Sends `request` on `stream` and reads its answer, handing each
+/// `waiting` line before it to `waiting`.
+fn exchange_waiting(
     mut stream: std::os::unix::net::UnixStream,
     request: &AdminRequest,
+    mut waiting: impl FnMut(&[String]),
 ) -> anyhow::Result<AdminReply> {
     let wait = match request {
         AdminRequest::Import { .. } => IMPORT_WAIT,
+        AdminRequest::Lock(lock) => Duration::from_millis(lock.wait_ms) + COMMAND_WAIT,
         _ => COMMAND_WAIT,
     };
     stream.set_read_timeout(Some(wait))?;
     let mut line = serde_json::to_vec(request)?;
     line.push(b'\n');
     stream.write_all(&line)?;
-    let mut answer = String::new();
-    BufReader::new(&stream)
-        .read_line(&mut answer)
-        .context("the hub did not answer")?;
-    serde_json::from_str(&answer).context("the hub's answer is not an admin reply")
+    let mut answers = BufReader::new(&stream);
+    loop {
+        let mut answer = String::new();
+        let n = answers
+            .read_line(&mut answer)
+            .context("the hub did not answer")?;
+        if n == 0 {
+            bail!("the hub closed the connection without an answer (did it stop?)");
+        }
+        match serde_json::from_str(&answer).context("the hub's answer is not an admin reply")? {
+            AdminReply::Waiting { lines } => waiting(&lines),
+            reply => return Ok(reply),
+        }
+    }
+}
+
+/// Sends a request to the hub of `dir` and returns its answer, handing
+/// each `waiting` line before it to `waiting`: `None` when no hub answers
+/// there.
+pub fn call(
+    dir: &Path,
+    request: &AdminRequest,
+    waiting: impl FnMut(&[String]),
+) -> anyhow::Result<Option<AdminReply>> {
+    match connect(dir) {
+        Some(stream) => exchange_waiting(stream, request, waiting).map(Some),
+        None => Ok(None),
+    }
 }
 
 /// Runs an operator command against the hub of `dir` and returns what to
@@ -346,19 +523,30 @@ pub fn run(dir: &Path, command: AdminRequest) -> anyhow::Result<String> {
         AdminRequest::Agents => ("no agents are connected", ""),
         AdminRequest::EndAgent { .. } => ("nothing to end", ""),
         AdminRequest::BreakLock { .. } => ("no locks to break", ""),
+        AdminRequest::SetCapacity { .. } => ("no semaphores to set", ""),
         AdminRequest::Import { source, .. } => (
             "`cograph import` opens the store itself then",
             source.as_str(),
         ),
+        _ => ("", ""),
     };
     match request(dir, &command, no_hub)? {
-        AdminReply::Error { message } => bail!("{message}"),
+        AdminReply::Error { message, .. } => bail!("{message}"),
         AdminReply::Agents { agents } => Ok(agents_text(&agents)),
         AdminReply::Done { events } => Ok(events
             .iter()
             .map(|e| format!("{}\n", event_line(e)))
             .collect()),
         AdminReply::Imported(import) => Ok(format!("{}\n", import.summary(source, true))),
+        AdminReply::Capacity {
+            semaphore,
+            capacity,
+            before,
+        } => Ok(format!(
+            "{semaphore} has capacity {capacity}{}\n",
+            before.map(|b| format!(" (was {b})")).unwrap_or_default()
+        )),
+        other => bail!("the hub answered with {other:?}"),
     }
 }
 
@@ -381,7 +569,7 @@ pub fn import(
     };
     match exchange(stream, &request)? {
         AdminReply::Imported(import) => Ok(Some(import)),
-        AdminReply::Error { message } => bail!("{message}"),
+        AdminReply::Error { message, .. } => bail!("{message}"),
         other => bail!("the hub answered an import with {other:?}"),
     }
 }

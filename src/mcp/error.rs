@@ -108,6 +108,20 @@ impl ToolFailure {
         )
     }
 
+    /// What went wrong, in one sentence: the message of either kind.
+    pub fn message(&self) -> String {
+        match self {
+            ToolFailure::Actionable { info, .. } => info.message.clone(),
+            ToolFailure::Rpc(e) => e.message.to_string(),
+        }
+    }
+
+    /// Returns true if and only if this is a JSON-RPC invalid-params error
+    /// (the request was malformed, not refused).
+    pub fn is_invalid_params(&self) -> bool {
+        matches!(self, ToolFailure::Rpc(e) if e.code == rmcp::model::ErrorCode::INVALID_PARAMS)
+    }
+
     /// The code of an actionable failure; `None` for a JSON-RPC error.
     pub fn code(&self) -> Option<ErrorCode> {
         match self {
@@ -392,32 +406,14 @@ pub fn from_acquire(e: AcquireError, program: &Program, hub: &Hub) -> ToolFailur
     }
 }
 
-/// Per blocked function: who holds it, who waits ahead, and the caller's
-/// place in the queue.
+/// Per blocked resource, one line: who holds it, who waits ahead, and the
+/// caller's place in the queue.
 fn blocked_text(views: &[BlockedView]) -> String {
     lines(views, |b| {
         let mut who: Vec<String> = b
             .holders
             .iter()
-            .map(|h| {
-                format!(
-                    "held by {} ({}, {}{}{}{}, until {})",
-                    h.agent_name,
-                    h.agent_id,
-                    views::claim_text(h.mode, h.permits),
-                    match (&h.resource, h.below) {
-                        (Some(r), true) => format!(" below {r}"),
-                        (Some(r), false) => format!(" on {r}"),
-                        (None, _) => String::new(),
-                    },
-                    h.purpose
-                        .as_deref()
-                        .map(|p| format!(": {p}"))
-                        .unwrap_or_default(),
-                    views::holder_idle(h),
-                    h.expires_at.as_deref().unwrap_or("?")
-                )
-            })
+            .map(|h| format!("held by {}", holder_text(h)))
             .collect();
         who.extend(b.waiting_ahead.iter().map(|w| {
             format!(
@@ -438,6 +434,48 @@ fn blocked_text(views: &[BlockedView]) -> String {
             b.queue_length.max(b.queue_position)
         )
     })
+}
+
+/// A holder as denials name it: `alice (ag_…, write on path:src/: fix
+/// the parser, idle 2 min, until 2026-…Z)`.
+pub(crate) fn holder_text(h: &super::types::HolderView) -> String {
+    format!(
+        "{} ({}, {}{}{}{}, until {})",
+        h.agent_name,
+        h.agent_id,
+        views::claim_text(h.mode, h.permits),
+        match (&h.resource, h.below) {
+            (Some(r), true) => format!(" below {r}"),
+            (Some(r), false) => format!(" on {r}"),
+            (None, _) => String::new(),
+        },
+        h.purpose
+            .as_deref()
+            .map(|p| format!(": {p}"))
+            .unwrap_or_default(),
+        views::holder_idle(h),
+        h.expires_at.as_deref().unwrap_or("?")
+    )
+}
+
+/// The blocked resources of a denial, a timeout or a deadlock, as views;
+/// none for other errors.
+pub(crate) fn denial_views(e: &AcquireError, program: &Program, hub: &Hub) -> Vec<BlockedView> {
+    let denial = match e {
+        AcquireError::Denied(d) | AcquireError::Timeout(d) => d,
+        AcquireError::Deadlock { denial, .. } => denial,
+        _ => return Vec::new(),
+    };
+    denial
+        .blocked
+        .iter()
+        .map(|b| views::blocked(hub, program, b))
+        .collect()
+}
+
+/// Per blocked resource, the line `blocked_text` gives it.
+pub(crate) fn progress_lines(views: &[BlockedView]) -> Vec<String> {
+    blocked_text(views).lines().map(str::to_string).collect()
 }
 
 /// `` `a::f` is `` or `` `a::f`, `a::g` are ``, for the start of a sentence.

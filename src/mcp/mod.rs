@@ -7,7 +7,8 @@
 //! `summary.rs` (text summaries), `error.rs` (the one error mapping);
 //! `http.rs` (streamable HTTP and its guard), `sessions.rs` (HTTP protocol
 //! sessions ending their agents), `hub.rs` (the stdio hub), `admin.rs`
-//! (the operator's socket: agents, end-agent, break-lock), `lines.rs`
+//! (the operator's socket: agents, end-agent, break-lock, set-capacity,
+//! import; and shell agents and the git guard, `admin/shell.rs`), `lines.rs`
 //! (newline-delimited JSON-RPC for stdio and the hub's socket),
 //! `requests.rs` (answers to requests rmcp cannot decode), `schemas.rs`.
 

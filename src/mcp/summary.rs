@@ -235,18 +235,7 @@ impl Summary for LockStatusResult {
                     )
                 })
                 .collect();
-            let waiters: Vec<String> = l
-                .waiters
-                .iter()
-                .map(|w| {
-                    format!(
-                        "{}. {} ({})",
-                        w.position.unwrap_or(0),
-                        w.agent_name,
-                        super::views::claim_text(w.mode, w.permits)
-                    )
-                })
-                .collect();
+            let waiters: Vec<String> = l.waiters.iter().map(super::views::waiter_line).collect();
             let _ = writeln!(
                 s,
                 "{}{}: held by {}; queue: {}",

@@ -133,6 +133,16 @@ pub fn holder_line(
     )
 }
 
+/// A waiter in one line: `2. bob (write)`.
+pub fn waiter_line(w: &WaiterView) -> String {
+    format!(
+        "{}. {} ({})",
+        w.position.unwrap_or(0),
+        w.agent_name,
+        claim_text(w.mode, w.permits)
+    )
+}
+
 pub fn waiter(hub: &Hub, program: &Program, shown: &Resource, w: &locks::WaiterView) -> WaiterView {
     let (mode, permits) = claim(w.claim);
     WaiterView {
@@ -168,6 +178,25 @@ pub fn blocked(hub: &Hub, program: &Program, b: &Blocked) -> BlockedView {
         queue_length: b.queue_length,
         capacity: b.semaphore.map(|s| s.capacity),
         in_use: b.semaphore.map(|s| s.in_use),
+    }
+}
+
+/// One resource's holders and waiters, named `name` (its name as shown).
+pub fn lock_view(hub: &Hub, program: &Program, name: String, v: &locks::LockView) -> LockView {
+    LockView {
+        resource: name,
+        holders: v
+            .holders
+            .iter()
+            .map(|h| holder(hub, program, &v.resource, h))
+            .collect(),
+        waiters: v
+            .waiters
+            .iter()
+            .map(|w| waiter(hub, program, &v.resource, w))
+            .collect(),
+        capacity: v.semaphore.map(|s| s.capacity),
+        in_use: v.semaphore.map(|s| s.in_use),
     }
 }
 

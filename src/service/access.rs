@@ -13,7 +13,7 @@ use super::{Hub, ServiceError};
 use crate::graph::{EditOp, FunctionId, QualifiedName};
 use crate::locks::{
     AgentId, AgentInfo, Blocked, CallGuard, Claim, HeldLock, HolderView, LockMode, LockTarget,
-    LockView, ModuleName, Resource, SessionHandle,
+    LockView, ModuleName, Resource, ResourceKind, SessionHandle,
 };
 
 impl Hub {
@@ -57,6 +57,13 @@ impl Hub {
             .ok_or(ServiceError::TooManyAgents { cap })
     }
 
+    /// The secret handle an agent passes as `session` (or a script as
+    /// `COGRAPH_AGENT`): a stateless agent's own, or one made for an agent
+    /// bound to its connection, which ends with it.
+    pub fn session_handle(&self, id: AgentId) -> Option<SessionHandle> {
+        self.agents.handle_for(id)
+    }
+
     /// The agent a secret handle belongs to; marks it active.
     pub fn resolve_session(&self, handle: &str) -> Option<AgentId> {
         self.agents.resolve(handle)
@@ -87,6 +94,31 @@ impl Hub {
     /// Every lock with holders or waiters, in function order.
     pub fn lock_status(&self) -> Vec<LockView> {
         self.locks.status()
+    }
+
+    /// Every lock with holders or waiters, with its name as shown
+    /// (`resource_text`), of `kind` if given, and whose name starts with
+    /// `prefix` if given: the name as shown (`math::`, `path:src/`), its
+    /// `kind:name` form (`function:#7`) or the name after the kind (`src/`).
+    pub fn locks_matching(
+        &self,
+        kind: Option<ResourceKind>,
+        prefix: Option<&str>,
+    ) -> Vec<(String, LockView)> {
+        let program = self.snapshot();
+        self.locks
+            .status()
+            .into_iter()
+            .filter(|v| kind.is_none_or(|k| v.resource.kind() == k))
+            .map(|v| (super::resource_text(&program, &v.resource), v))
+            .filter(|(name, v)| {
+                prefix.is_none_or(|p| {
+                    name.starts_with(p)
+                        || v.resource.to_string().starts_with(p)
+                        || name.split_once(':').is_some_and(|(_, n)| n.starts_with(p))
+                })
+            })
+            .collect()
     }
 
     /// The live holders of one function's lock (of the function itself,

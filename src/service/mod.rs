@@ -20,6 +20,7 @@ mod access;
 mod commit;
 pub mod error;
 mod fencing;
+mod guard;
 mod import;
 mod locking;
 pub mod metrics;
@@ -40,6 +41,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 pub use error::{FunctionConflict, LockedFunction, ServiceError};
+pub use guard::{GuardReport, RefusedPath};
 pub use import::ImportOutcome;
 pub use locking::{LockSpec, ResourceRef, TokenCheck};
 pub use operator::{ActionReport, AgentReport, OperatorError, resource_text};

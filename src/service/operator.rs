@@ -1,16 +1,21 @@
 //! What an operator may do to the live hub (`cograph agents`, `end-agent`,
-//! `break-lock`): see who is connected with what they hold and wait for,
-//! end an agent, break a lock. An action takes effect at once (locks and
-//! queue places go, waiters are granted, a broken lease stops authorising)
-//! and is then recorded durably in the store's operator events before it
-//! is reported, so every report names an event that survives a crash.
+//! `break-lock`, `set-capacity`): see who is connected with what they hold
+//! and wait for, end an agent, break the locks on a resource of any kind,
+//! set a semaphore's capacity. An action takes effect at once (locks and
+//! queue places go, waiters are granted, a broken lease stops authorising).
+//! Ending an agent and breaking a lock are then recorded durably in the
+//! store's operator events before they are reported, so every report names
+//! an event that survives a crash; a capacity is not an event (it lives
+//! with the lock table, which a restart empties) and goes to the log.
 //!
 //! This file decides whom an operator's words name; it knows nothing of
 //! sockets or of how the answer is shown.
 
-use super::Hub;
+use super::{Hub, ResourceRef};
 use crate::graph::{FunctionRef, Program};
-use crate::locks::{AgentId, AgentInfo, Claim, HeldLock, Resource};
+use crate::locks::{
+    AgentId, AgentInfo, CapacityError, Claim, HeldLock, Resource, ResourceError, ResourceName,
+};
 use crate::store::{OperatorAction, OperatorEvent, StoreError, now_ms};
 
 /// One connected agent as an operator sees it.
@@ -52,6 +57,10 @@ pub enum OperatorError {
     AmbiguousAgent { given: String, ids: Vec<AgentId> },
     #[error("no function `{0}`; `cograph export` lists them")]
     UnknownFunction(String),
+    #[error("{0}")]
+    BadResource(#[from] ResourceError),
+    #[error(transparent)]
+    Capacity(#[from] CapacityError),
     #[error(
         "nobody holds a lock on `{0}`; nothing to break (`cograph agents` shows who holds what)"
     )]
@@ -176,28 +185,45 @@ impl Hub {
         .await
     }
 
-    /// Breaks every lease on `function`: the holders lose it at once, their
-    /// tokens stop authorising (a commit relying on one is refused as
-    /// `lock_expired`), and waiters are granted. One event per holder.
+    /// Breaks every lease on exactly the resource `text` names (any kind:
+    /// `math::fib` or `#7` for a function, `path:src/net/`,
+    /// `semaphore:gpu`, ...; locks above or below it stay): the holders
+    /// lose it at once, their tokens stop authorising (a commit relying on
+    /// one is refused as `lock_expired`), and waiters are granted. One
+    /// event per holder.
     pub async fn operator_break_lock(
         &self,
-        function: &str,
+        text: &str,
         operator: &str,
     ) -> Result<Vec<ActionReport>, OperatorError> {
-        let unknown = || OperatorError::UnknownFunction(function.to_string());
-        let reference = FunctionRef::parse(function).map_err(|_| unknown())?;
-        let id = self.resolve_any(&reference).map_err(|_| unknown())?;
-        let name = self
-            .snapshot()
-            .name_of(id)
-            .map_or_else(|| function.to_string(), |n| n.to_string());
-        let broken = self.locks.break_lock(&Resource::Function(id));
+        let resource = match ResourceRef::parse(text)? {
+            ResourceRef::Function(reference) => {
+                let id = self
+                    .resolve_any(&reference)
+                    .map_err(|_| OperatorError::UnknownFunction(text.to_string()))?;
+                Resource::Function(id)
+            }
+            ResourceRef::Other(r) => r,
+        };
+        let function = resource.function();
+        let name = match function {
+            Some(id) => self
+                .snapshot()
+                .name_of(id)
+                .map_or_else(|| text.to_string(), |n| n.to_string()),
+            None => resource.to_string(),
+        };
+        let broken = self.locks.break_lock(&resource);
         if broken.is_empty() {
             return Err(OperatorError::NotLocked(name));
         }
         let mut reports = Vec::with_capacity(broken.len());
         for b in broken {
-            tracing::info!(agent = %b.agent, function = %name, token = b.token.0, "operator broke a lock");
+            tracing::info!(agent = %b.agent, resource = %name, token = b.token.0, "operator broke a lock");
+            let detail = match b.claim {
+                Claim::Permits(_) => format!("{}, token {}", b.claim, b.token.0),
+                _ => format!("{} lock, token {}", b.claim, b.token.0),
+            };
             let report = self
                 .record(OperatorEvent {
                     seq: 0,
@@ -206,14 +232,32 @@ impl Hub {
                     action: OperatorAction::BreakLock,
                     agent_id: b.agent.to_string(),
                     agent_name: self.agent_name(b.agent),
-                    function: Some(id),
+                    function,
+                    // The resource it names: a function's qualified name,
+                    // anything else as `kind:name`.
                     function_name: Some(name.clone()),
-                    detail: format!("{} lock, token {}", b.claim, b.token.0),
+                    detail,
                 })
                 .await?;
             reports.push(report);
         }
         Ok(reports)
+    }
+
+    /// Sets the capacity of the semaphore `text` names (`gpu` or
+    /// `semaphore:gpu`), whether or not it was used yet; returns the one it
+    /// had. Refused below the permits in use or below what a waiting
+    /// request asks; a larger one grants the waiters it lets in.
+    pub fn operator_set_capacity(
+        &self,
+        text: &str,
+        capacity: u32,
+        operator: &str,
+    ) -> Result<(ResourceName, Option<u32>), OperatorError> {
+        let name = ResourceName::parse_semaphore(text.strip_prefix("semaphore:").unwrap_or(text))?;
+        let before = self.locks.set_capacity(&name, capacity)?;
+        tracing::info!(semaphore = %name, capacity, ?before, operator, "operator set a capacity");
+        Ok((name, before))
     }
 
     /// Writes an event durably and returns it with its sequence number.

@@ -5,6 +5,7 @@
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 use rmcp::ServiceExt;
 use rmcp::model::ProtocolVersion;
@@ -71,6 +72,23 @@ impl Served {
         cli(args, self.data())
     }
 
+    /// Runs `cograph ARGS --data DIR` to its end as the shell agent whose
+    /// handle is `agent` (`COGRAPH_AGENT`).
+    pub fn cli_as(&self, agent: &str, args: &[&str]) -> CliRun {
+        finish(self.spawn_as(agent, args), Duration::from_secs(60))
+    }
+
+    /// Starts `cograph ARGS --data DIR` as the shell agent `agent`, for a
+    /// command that waits; `finish` collects it.
+    pub fn spawn_as(&self, agent: &str, args: &[&str]) -> Child {
+        command(args, self.data())
+            .env("COGRAPH_AGENT", agent)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+
     /// Kills the hub with SIGKILL and waits for it, leaving what a crashed
     /// hub leaves: hub.json and its sockets, with nobody answering.
     pub fn kill(&mut self) {
@@ -94,18 +112,41 @@ pub struct CliRun {
     pub stderr: String,
 }
 
-/// Runs `cograph ARGS --data DIR` to its end.
-pub fn cli(args: &[&str], data: &Path) -> CliRun {
-    let out = Command::new(EXE)
+/// `cograph ARGS --data DIR`, quiet, as nobody's agent.
+fn command(args: &[&str], data: &Path) -> Command {
+    let mut command = Command::new(EXE);
+    command
         .args(args)
         .arg("--data")
         .arg(data)
         .env("COGRAPH_LOG", "warn")
-        .output()
-        .unwrap();
+        .env_remove("COGRAPH_AGENT");
+    command
+}
+
+/// Runs `cograph ARGS --data DIR` to its end.
+pub fn cli(args: &[&str], data: &Path) -> CliRun {
+    run(command(args, data).output().unwrap())
+}
+
+fn run(out: std::process::Output) -> CliRun {
     CliRun {
         code: out.status.code(),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
+}
+
+/// Waits for a spawned command to end, at most `within` (then kills it
+/// and fails the test), and returns what it did.
+pub fn finish(mut child: Child, within: Duration) -> CliRun {
+    let deadline = Instant::now() + within;
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("a cograph command ran longer than {within:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    run(child.wait_with_output().unwrap())
 }

@@ -5,7 +5,7 @@ use super::*;
 #[tool_router(router = agents_tools, vis = "pub(super)")]
 impl CographServer {
     #[tool(
-        description = "Set your display name and purpose. Over HTTP without a protocol session it creates your agent and returns a secret `session` to pass to every later call.",
+        description = "Set your name and purpose; returns your secret `session` (COGRAPH_AGENT for shell commands). Over HTTP without a protocol session this creates your agent: pass it to every call.",
         output_schema = rmcp::handler::server::tool::schema_for_output::<RegisterAgentResult>(),
         annotations(destructive_hint = false, open_world_hint = false)
     )]
@@ -29,7 +29,7 @@ impl CographServer {
                 }
                 self.hub
                     .update_agent(id, args.name.clone(), args.purpose.clone().map(Some));
-                (id, None)
+                (id, self.hub.session_handle(id))
             }
             None => {
                 let name = args
@@ -46,7 +46,7 @@ impl CographServer {
                     .register_stateless(name, args.purpose.clone())
                     .map_err(|e| self.fail(e))?;
                 tracing::info!(agent = %id, "stateless agent registered");
-                (id, Some(handle.expose().to_string()))
+                (id, Some(handle))
             }
         };
         let info = self
@@ -58,7 +58,7 @@ impl CographServer {
             name: info.name,
             purpose: info.purpose,
             transport: convert::transport(info.transport),
-            session,
+            session: session.map(|h| h.expose().to_string()),
         }))
     }
 

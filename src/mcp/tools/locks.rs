@@ -160,33 +160,10 @@ impl CographServer {
         let kind = args.kind.map(convert::resource_kind);
         let locks = self
             .hub
-            .lock_status()
+            .locks_matching(kind, args.prefix.as_deref())
             .into_iter()
-            .filter(|v| only.is_none_or(|f| v.resource.function() == Some(f)))
-            .filter(|v| kind.is_none_or(|k| v.resource.kind() == k))
-            .map(|v| (views::resource(&program, &v.resource), v))
-            .filter(|(name, v)| {
-                args.prefix.as_deref().is_none_or(|p| {
-                    name.starts_with(p)
-                        || v.resource.to_string().starts_with(p)
-                        || name.split_once(':').is_some_and(|(_, n)| n.starts_with(p))
-                })
-            })
-            .map(|(name, v)| LockView {
-                resource: name,
-                holders: v
-                    .holders
-                    .iter()
-                    .map(|h| views::holder(&self.hub, &program, &v.resource, h))
-                    .collect(),
-                waiters: v
-                    .waiters
-                    .iter()
-                    .map(|w| views::waiter(&self.hub, &program, &v.resource, w))
-                    .collect(),
-                capacity: v.semaphore.map(|s| s.capacity),
-                in_use: v.semaphore.map(|s| s.in_use),
-            })
+            .filter(|(_, v)| only.is_none_or(|f| v.resource.function() == Some(f)))
+            .map(|(name, v)| views::lock_view(&self.hub, &program, name, &v))
             .collect();
         let yours = me
             .map(|a| {

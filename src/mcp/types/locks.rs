@@ -106,7 +106,7 @@ pub struct AcquireLocksArgs {
     pub session: SessionArg,
 }
 
-#[derive(Debug, Serialize, JsonSchema)]
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
 pub struct GrantedView {
     /// `math::fib`, `module:math`, `path:src/net/`, `named:deploy`,
     /// `semaphore:gpu`.
@@ -141,7 +141,7 @@ pub struct ReleaseLocksArgs {
     pub session: SessionArg,
 }
 
-#[derive(Debug, Serialize, JsonSchema)]
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
 pub struct ReleasedView {
     pub resource: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -177,7 +177,7 @@ pub struct LockStatusArgs {
     pub session: SessionArg,
 }
 
-#[derive(Debug, Serialize, JsonSchema)]
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
 pub struct LockView {
     pub resource: String,
     pub holders: Vec<HolderView>,

@@ -236,8 +236,9 @@ pub struct AgentRef {
 
 /// An agent's claim on a resource: a holder's (`expires_at`, `idle_s`) or
 /// a waiter's (`position`, 1-based, in arrival order). One type for both,
-/// so a tool's schema declares it once.
-#[derive(Clone, Debug, Serialize, JsonSchema)]
+/// so a tool's schema declares it once. (Also read back by the command
+/// line from the admin socket, hence `Deserialize`.)
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
 pub struct ClaimView {
     pub agent_id: String,
     pub agent_name: String,

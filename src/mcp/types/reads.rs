@@ -12,13 +12,13 @@ use super::*;
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterAgentArgs {
-    /// Display name others see (defaults to the client's name).
+    /// Display name (default: the client's).
     #[serde(default)]
     pub name: Option<String>,
-    /// What you are working on; shown to agents your locks block.
+    /// Your work; shown to agents your locks block.
     #[serde(default)]
     pub purpose: Option<String>,
-    /// Your existing handle, to rename yourself; omit to register.
+    /// Your handle, to rename yourself; omit to register.
     #[serde(default)]
     pub session: SessionArg,
 }
@@ -31,8 +31,11 @@ pub struct RegisterAgentResult {
     pub purpose: Option<String>,
     /// `stdio`, `http_session`, `http_stateless` or `in_process`.
     pub transport: TransportView,
-    /// Secret handle: pass it as `session` on every later call. Only
-    /// returned when a stateless agent is created; never shown to others.
+    /// Secret handle of your agent, on every transport: pass it as
+    /// `session` on every later call over HTTP without a protocol session,
+    /// and to `cograph lock` or `cograph guard` as `COGRAPH_AGENT` to act
+    /// as this agent from a shell. It ends with the agent; never shown to
+    /// others.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub session: Option<String>,
 }
