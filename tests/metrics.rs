@@ -8,7 +8,6 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use common::raw::Raw;
 use common::*;
 use serde_json::json;
 
@@ -33,14 +32,7 @@ async fn scrape(server: &Server) -> Samples {
 }
 
 async fn get(server: &Server, target: &str, extra: &[(&str, &str)]) -> common::raw::Response {
-    let headers: Vec<(String, String)> = extra
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    Raw::connect(&server.addr.to_string())
-        .await
-        .exchange("GET", target, &headers, "")
-        .await
+    common::raw::once(&server.addr.to_string(), "GET", target, extra, "").await
 }
 
 fn delta(before: &Samples, after: &Samples, sample: &str) -> f64 {
