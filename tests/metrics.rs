@@ -113,6 +113,8 @@ async fn a_known_sequence_of_calls_moves_each_counter_by_the_expected_amount() {
         ("cograph_lock_wait_seconds_count".into(), 3.0),
         ("cograph_commits_total".into(), 1.0),
         ("cograph_commit_duration_seconds_count".into(), 1.0),
+        // One commit, so one group written durably.
+        ("cograph_store_fsync_duration_seconds_count".into(), 1.0),
         ("cograph_conflicts_total{outcome=\"refused\"}".into(), 1.0),
         ("cograph_conflicts_total{outcome=\"merged\"}".into(), 0.0),
         ("cograph_verification_failures_total".into(), 1.0),

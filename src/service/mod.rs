@@ -289,7 +289,7 @@ impl Hub {
             agents: self.agents.list().iter().map(|a| a.transport).collect(),
             revision: self.snapshot().revision().0,
         };
-        self.metrics.render(&gauges)
+        self.metrics.render(&gauges, self.store.write_durations())
     }
 
     pub fn store(&self) -> &Store {
