@@ -41,8 +41,9 @@ use crate::service::{Hub, OperatorError, VersionSel};
 
 pub use view::PageView;
 
-/// Changes closer together than this are sent as one.
-pub const SETTLE: Duration = Duration::from_millis(100);
+/// Changes closer together than this are sent as one: under load, at
+/// most four documents a second, each within a second of its change.
+pub const SETTLE: Duration = Duration::from_millis(250);
 /// A comment line this often keeps the stream open through proxies and
 /// tells a dead client from a live one.
 pub const KEEPALIVE: Duration = Duration::from_secs(15);
@@ -134,20 +135,24 @@ async fn push_views(hub: Arc<Hub>, tx: mpsc::Sender<Bytes>) {
     let mut feed = hub.feed().changes();
     let shutdown = hub.shutdown_token();
     let mut last = String::new();
+    let mut history = view::History::default();
     loop {
-        let frame = match view::build(&hub).await {
+        let frame = match view::build_with(&hub, &mut history).await {
             Ok(mut v) => {
                 // Compared without the clock: a change that changed
-                // nothing shown sends nothing.
+                // nothing shown sends nothing. The clock goes back in
+                // where it was taken out, so the document is written once.
                 let now = std::mem::take(&mut v.now);
-                let same = serde_json::to_string(&v).unwrap_or_default();
-                if same == last {
+                let json = serde_json::to_string(&v).unwrap_or_default();
+                if json == last {
                     None
                 } else {
-                    last = same;
-                    v.now = now;
-                    let json = serde_json::to_string(&v).unwrap_or_default();
-                    Some(format!("event: view\ndata: {json}\n\n"))
+                    let frame = format!(
+                        "event: view\ndata: {}\n\n",
+                        json.replacen(r#""now":"""#, &format!(r#""now":"{now}""#), 1)
+                    );
+                    last = json;
+                    Some(frame)
                 }
             }
             Err(e) => Some(format!(

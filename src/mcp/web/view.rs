@@ -105,8 +105,25 @@ pub struct PageFunction {
 
 /// The page's document, now.
 pub async fn build(hub: &Arc<Hub>) -> Result<PageView, ServiceError> {
-    let history = hub.history(None, None, COMMITS).await?;
+    build_with(hub, &mut History::default()).await
+}
+
+/// The newest commits as of a revision: read from the store again only
+/// when the revision moved.
+#[derive(Default)]
+pub struct History {
+    revision: Option<u64>,
+    commits: Vec<CommitRecord>,
+}
+
+/// `build`, reading the log only if a commit landed since `history`.
+pub async fn build_with(hub: &Arc<Hub>, history: &mut History) -> Result<PageView, ServiceError> {
     let program = hub.snapshot();
+    if history.revision != Some(program.revision().0) {
+        history.commits = hub.history(None, None, COMMITS).await?;
+        history.revision = Some(program.revision().0);
+    }
+    let history = &history.commits;
     let status = hub.lock_status();
     let feed = hub.feed().recent(crate::service::feed::MAX_ITEMS);
     let lock_events = hub.lock_events(None, EVENTS);
@@ -119,7 +136,7 @@ pub async fn build(hub: &Arc<Hub>) -> Result<PageView, ServiceError> {
         root_hash: program.root_hash().to_hex(),
         now: views::rfc3339(SystemTime::now()),
         agents: agents(hub, &locks),
-        commits: commits(&history, &feed),
+        commits: commits(history, &feed),
         events: events(&program, hub, &feed, &lock_events),
         rates: rates(&feed),
         modules: modules(&program, &status),
