@@ -43,6 +43,10 @@ function duration(s) {
   if (s < 3600) return Math.floor(s / 60) + "m " + (s % 60) + "s";
   return Math.floor(s / 3600) + "h " + Math.floor((s % 3600) / 60) + "m";
 }
+// The first `n` of a list, and how many more.
+function few(list, n) {
+  return list.slice(0, n).join(", ") + (list.length > n ? " and " + (list.length - n) + " more" : "");
+}
 function clock(iso) { return new Date(Date.parse(iso)).toLocaleTimeString(); }
 function claim(h) {
   if (h.permits) return el("span", { class: "mode permits" }, h.permits + " permit" + (h.permits > 1 ? "s" : ""));
@@ -112,9 +116,10 @@ function renderLocks() {
 
 function renderCommits() {
   $("commits").replaceChildren(...(view.commits.length ? view.commits.map((c) => el("li", { "data-revision": c.revision, onclick: () => showDiff(c.revision), title: "show the diff" },
-    el("span", { class: "rev" }, "r" + c.revision), el("b", {}, c.agent), " ", c.summary, " ",
+    el("span", { class: "rev" }, "r" + c.revision), el("b", {}, c.agent), " ",
     c.merged ? el("span", { class: "merged" }, "merged " + c.merged) : null,
-    el("div", { class: "time" }, clock(c.at) + " · " + c.functions.join(", ")),
+    el("div", { class: "summary", title: c.summary }, c.summary),
+    el("div", { class: "time" }, clock(c.at) + " · " + few(c.functions, 6)),
   )) : [el("li", { class: "empty" }, "no commits yet")]));
 }
 

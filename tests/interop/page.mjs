@@ -133,10 +133,30 @@ try {
     () => document.getElementById("events").textContent.includes("operator: end_agent by web page"));
   await page.screenshot({ path: `${shots}/page.png`, fullPage: true });
 
+  // Hundreds of functions and dozens of agents: the page keeps up.
+  const many = [];
+  for (let m = 0; m < 10; m++) for (let f = 0; f < 30; f++) {
+    many.push({ create_function: { text: FN(`big${m}::f${f}`, ADD1) } });
+  }
+  await call(alice, "propose_edit", { ops: many });
+  const crowd = await Promise.all(Array.from({ length: 30 }, (_, k) => agent(`worker${k}`, `task ${k}`)));
+  await until(page, "303 functions and 31 agents show", () =>
+    document.querySelectorAll("#program g[data-function]").length === 303
+      && document.querySelectorAll("#agents tr[data-agent]").length === 31);
+  t0 = Date.now();
+  await Promise.all(crowd.map((c, k) => call(c, "acquire_locks", { locks: [{ function: `big${k % 10}::f${k}`, mode: "write" }] })));
+  await until(page, "30 locks show on the large program", () =>
+    document.querySelectorAll("#locks tr[data-resource]").length === 30
+      && document.querySelectorAll('#program g[data-lock="write"]').length === 30);
+  const large = Date.now() - t0;
+  await page.screenshot({ path: `${shots}/page-large.png`, fullPage: false });
+  await Promise.all(crowd.map((c) => c.close().catch(() => {})));
+
   const views = await page.evaluate(() => window.cographViews);
   assert.deepEqual(failures, [], "no script errors on the page");
   console.log(`page: lock appeared after ${appeared} ms, disappeared ${disappeared} ms after release, `
-    + `commit r${rev} appeared after ${committed} ms; ${views} documents pushed, no reload; `
+    + `commit r${rev} appeared after ${committed} ms; with 303 functions and 31 agents, 30 new locks all showed after ${large} ms; `
+    + `${views} documents pushed, no reload; `
     + `screenshots in ${shots}`);
 } finally {
   await alice?.close().catch(() => {});
