@@ -14,25 +14,25 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
 use cograph::eval::Budget;
-use cograph::graph::{program_to_json, render_program};
+use cograph::graph::render_program;
 use cograph::mcp::admin::{self, AdminImport, AdminRequest};
 use cograph::mcp::http::{self, HttpConfig, StatusReport};
 use cograph::mcp::hub::{self, Connections, HubInfo};
 use cograph::service::{Hub, HubConfig};
-use cograph::store::StoreReader;
+use cograph::store::StoreLocation;
 
 mod cli_guard;
 mod cli_shell;
+mod cli_store;
 mod cli_watch;
 mod program_files;
 
+use cli_store::{At, DEFAULT_DATA, ExportFormat, data_dir};
 use program_files::{read_program, report_diagnostics, run_function};
-
-const DEFAULT_DATA: &str = ".cograph";
 
 #[derive(Parser)]
 #[command(
@@ -52,9 +52,8 @@ enum Command {
         /// Address to listen on; non-loopback addresses need --token-file.
         #[arg(long, default_value = "127.0.0.1:7878")]
         listen: SocketAddr,
-        /// Data directory (created if missing).
-        #[arg(long, default_value = DEFAULT_DATA)]
-        data: PathBuf,
+        #[command(flatten)]
+        at: At,
         /// File holding the bearer token clients must send.
         #[arg(long)]
         token_file: Option<PathBuf>,
@@ -91,16 +90,16 @@ enum Command {
     /// Speak MCP on stdin/stdout as one agent of the shared hub for the
     /// data directory (started in the background if none runs).
     Stdio {
-        #[arg(long, default_value = DEFAULT_DATA)]
-        data: PathBuf,
+        #[command(flatten)]
+        at: At,
         /// Serve in this process instead of joining a hub (one agent).
         #[arg(long)]
         standalone: bool,
     },
     /// Show agents, locks and recent commits.
     Status {
-        #[arg(long, default_value = DEFAULT_DATA)]
-        data: PathBuf,
+        #[command(flatten)]
+        at: At,
         #[arg(long)]
         token_file: Option<PathBuf>,
         /// Stay, redrawing live: agents, locks and queues, commits, events.
@@ -109,8 +108,8 @@ enum Command {
     },
     /// Show the commit log, newest first.
     Log {
-        #[arg(long, default_value = DEFAULT_DATA)]
-        data: PathBuf,
+        #[command(flatten)]
+        at: At,
         #[arg(long, default_value_t = 20)]
         limit: usize,
     },
@@ -161,15 +160,15 @@ enum Command {
     Guard(cli_guard::GuardArgs),
     /// Verify the stored program.
     Verify {
-        #[arg(long, default_value = DEFAULT_DATA)]
-        data: PathBuf,
+        #[command(flatten)]
+        at: At,
     },
     /// Add the functions of a program file (text or JSON) in one commit;
     /// into an empty store, ids and counters are kept exactly.
     Import {
         file: PathBuf,
-        #[arg(long, default_value = DEFAULT_DATA)]
-        data: PathBuf,
+        #[command(flatten)]
+        at: At,
         /// Replace functions that exist already (by name) instead of
         /// refusing the import.
         #[arg(long)]
@@ -177,8 +176,8 @@ enum Command {
     },
     /// Print the stored program.
     Export {
-        #[arg(long, default_value = DEFAULT_DATA)]
-        data: PathBuf,
+        #[command(flatten)]
+        at: At,
         #[arg(long, value_enum, default_value_t = ExportFormat::Text)]
         format: ExportFormat,
     },
@@ -205,12 +204,6 @@ enum Command {
     },
     /// Print a program file in the canonical text form.
     Fmt { file: PathBuf },
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum ExportFormat {
-    Text,
-    Json,
 }
 
 fn main() -> ExitCode {
@@ -251,7 +244,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve {
             listen,
-            data,
+            at,
             token_file,
             allow_host,
             idle_exit,
@@ -290,72 +283,42 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             runtime()?.block_on(serve(
                 listen,
-                &data,
+                &at,
                 config,
                 agents,
                 idle_exit.map(Duration::from_secs),
             ))
         }
-        Command::Stdio { data, standalone } => {
-            let dir = data_dir(&data)?;
+        Command::Stdio { at, standalone } => {
+            let dir = data_dir(&at.data)?;
+            let location = at.location()?;
             let rt = runtime()?;
             let result = if standalone {
-                rt.block_on(stdio_standalone(&dir))
+                rt.block_on(stdio_standalone(&dir, location))
             } else {
-                rt.block_on(hub::bridge(&dir))
+                rt.block_on(hub::bridge(&dir, at.store.as_deref()))
             };
             // Do not wait for the blocking stdin reader thread.
             rt.shutdown_timeout(Duration::from_millis(100));
             result.map(|()| ExitCode::SUCCESS)
         }
         Command::Status {
-            data,
+            at,
             token_file,
             watch: false,
-        } => status(&data, read_token(token_file.as_deref())?),
+        } => status(&at, read_token(token_file.as_deref())?),
         Command::Status {
-            data,
+            at,
             token_file,
             watch: true,
         } => {
-            let Some(info) = HubInfo::read(&data) else {
-                bail!("no hub is running for {}", data.display());
+            let Some(info) = HubInfo::read(&at.data) else {
+                bail!("no hub is running for {}", at.data.display());
             };
             cli_watch::watch(&info.http, read_token(token_file.as_deref())?.as_deref())?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Log { data, limit } => {
-            let reader = StoreReader::open(&data)?;
-            // Commits newest first, with the operator events among them by
-            // time.
-            let mut events = reader.events(None, limit)?;
-            let commits = reader.history(None, None, limit)?;
-            if commits.is_empty() && events.is_empty() {
-                eprintln!(
-                    "the store in {} has no commits yet (load a program with `cograph import FILE --data {}`)",
-                    data.display(),
-                    data.display()
-                );
-            }
-            for c in commits {
-                while events.last().is_some_and(|e| e.time_ms > c.time_ms) {
-                    println!("{}", admin::log_line(&events.pop().expect("checked")));
-                }
-                println!(
-                    "r{} {} {} ({}){}: {}",
-                    c.revision.0,
-                    cograph::service::time::rfc3339_ms(c.time_ms),
-                    c.agent_name,
-                    c.agent_id,
-                    c.purpose.map(|p| format!(" [{p}]")).unwrap_or_default(),
-                    c.summary
-                );
-            }
-            for e in events.iter().rev() {
-                println!("{}", admin::log_line(e));
-            }
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Log { at, limit } => cli_store::log(&at, limit),
         Command::Agents { data } => operator(&data, AdminRequest::Agents),
         Command::EndAgent { agent, data } => operator(&data, AdminRequest::EndAgent { agent }),
         Command::BreakLock { resource, data } => {
@@ -374,34 +337,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         ),
         Command::Shell(command) => Ok(cli_shell::run(command)),
         Command::Guard(args) => Ok(cli_guard::run(args)),
-        Command::Verify { data } => {
-            let program = StoreReader::open(&data)?.program()?;
-            report_diagnostics(&data, &program)
-        }
-        Command::Import {
-            file,
-            data,
-            replace,
-        } => import(&file, &data, replace),
-        Command::Export { data, format } => {
-            let program = StoreReader::open(&data)?.program()?;
-            if program.is_empty() {
-                eprintln!(
-                    "the store in {} holds no functions yet: nothing to export (load a program with `cograph import FILE --data {}`)",
-                    data.display(),
-                    data.display()
-                );
-                return Ok(ExitCode::SUCCESS);
-            }
-            match format {
-                ExportFormat::Text => print!("{}", render_program(&program)),
-                ExportFormat::Json => println!(
-                    "{}",
-                    serde_json::to_string_pretty(&program_to_json(&program))?
-                ),
-            }
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Verify { at } => cli_store::verify(&at),
+        Command::Import { file, at, replace } => import(&file, &at, replace),
+        Command::Export { at, format } => cli_store::export(&at, format),
         Command::Schemas { out } => {
             let written = cograph::mcp::schemas::write_all(&out)?;
             eprintln!("wrote {written} schema files to {}", out.display());
@@ -429,15 +367,16 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 /// `cograph import FILE`: through the hub of `data` when one answers on its
 /// admin socket (one commit its agents see at once), else into the store
 /// opened here.
-fn import(file: &Path, data: &Path, replace: bool) -> anyhow::Result<ExitCode> {
+fn import(file: &Path, at: &At, replace: bool) -> anyhow::Result<ExitCode> {
     let content =
         std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
-    let dir = data_dir(data)?;
+    let dir = data_dir(&at.data)?;
     let source = file.display().to_string();
     let summary = match admin::import(&dir, content.clone(), &source, replace)? {
         Some(done) => done.summary(&source, true),
         None => {
-            let done = program_files::import_here(&dir, &content, &source, replace)?;
+            let done =
+                program_files::import_here(&dir, at.location()?, &content, &source, replace)?;
             AdminImport::from(&done).summary(&source, false)
         }
     };
@@ -466,14 +405,6 @@ fn read_token(path: Option<&Path>) -> anyhow::Result<Option<String>> {
     Ok(Some(token))
 }
 
-/// Creates the data directory (0700) and returns its absolute path.
-fn data_dir(data: &Path) -> anyhow::Result<PathBuf> {
-    cograph::store::private::create_dir(data)
-        .with_context(|| format!("cannot create {}", data.display()))?;
-    data.canonicalize()
-        .with_context(|| format!("cannot resolve {}", data.display()))
-}
-
 /// `serve`'s limits on stateless agents (`--agent-idle`, `--max-agents`).
 struct AgentLimits {
     idle: Duration,
@@ -482,13 +413,14 @@ struct AgentLimits {
 
 async fn serve(
     listen: SocketAddr,
-    data: &Path,
+    at: &At,
     config: HttpConfig,
     agents: AgentLimits,
     idle_exit: Option<Duration>,
 ) -> anyhow::Result<ExitCode> {
-    let dir = data_dir(data)?;
+    let dir = data_dir(&at.data)?;
     let mut hub_config = HubConfig::new(&dir);
+    hub_config.store = at.location()?;
     hub_config.stateless_idle = agents.idle;
     hub_config.max_stateless = agents.max;
     let hub = Hub::open(hub_config)?;
@@ -588,8 +520,10 @@ async fn must_stop(hub: &Hub) -> String {
     reason
 }
 
-async fn stdio_standalone(dir: &Path) -> anyhow::Result<()> {
-    let hub = Hub::open(HubConfig::new(dir)).context("cannot serve standalone")?;
+async fn stdio_standalone(dir: &Path, store: StoreLocation) -> anyhow::Result<()> {
+    let mut config = HubConfig::new(dir);
+    config.store = store;
+    let hub = Hub::open(config).context("cannot serve standalone")?;
     // As in `serve`: a store that cannot write stops the server rather
     // than let it answer on a program that is not durable.
     let result = tokio::select! {
@@ -605,7 +539,8 @@ async fn stdio_standalone(dir: &Path) -> anyhow::Result<()> {
     }
 }
 
-fn status(data: &Path, token: Option<String>) -> anyhow::Result<ExitCode> {
+fn status(at: &At, token: Option<String>) -> anyhow::Result<ExitCode> {
+    let data = &at.data;
     match HubInfo::read(data) {
         Some(info) => match fetch_status(&info.http, token.as_deref()) {
             Ok(report) => {
@@ -647,19 +582,7 @@ fn status(data: &Path, token: Option<String>) -> anyhow::Result<ExitCode> {
         },
         None => println!("no hub is running for {}", data.display()),
     }
-    if let Ok(reader) = StoreReader::open(data) {
-        let commits = reader.history(None, None, 5)?;
-        println!("recent commits:");
-        for c in commits {
-            println!(
-                "  r{} {} {}: {}",
-                c.revision.0,
-                cograph::service::time::rfc3339_ms(c.time_ms),
-                c.agent_name,
-                c.summary
-            );
-        }
-    }
+    cli_store::recent_commits(at)?;
     Ok(ExitCode::SUCCESS)
 }
 

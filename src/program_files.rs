@@ -10,7 +10,7 @@ use anyhow::{Context, bail};
 use cograph::eval::{self, Budget};
 use cograph::graph::{FunctionRef, Program, Value, load_program};
 use cograph::service::{Hub, HubConfig, HubError, ImportOutcome};
-use cograph::store::StoreError;
+use cograph::store::{StoreError, StoreLocation};
 use cograph::verify::verify_all;
 
 pub fn read_program(path: &Path) -> anyhow::Result<Program> {
@@ -86,12 +86,15 @@ pub fn run_function(
 /// alike.
 pub fn import_here(
     dir: &Path,
+    store: StoreLocation,
     content: &str,
     source: &str,
     replace: bool,
 ) -> anyhow::Result<ImportOutcome> {
     super::runtime()?.block_on(async {
-        let hub = match Hub::open(HubConfig::new(dir)) {
+        let mut config = HubConfig::new(dir);
+        config.store = store;
+        let hub = match Hub::open(config) {
             Ok(hub) => hub,
             // The store is held, but by no hub that takes imports.
             Err(HubError::Store(StoreError::InUse { path })) => bail!(

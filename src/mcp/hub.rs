@@ -183,8 +183,9 @@ pub async fn serve_stdio(hub: Arc<Hub>) -> anyhow::Result<()> {
 }
 
 /// Connects to the hub for `dir`, starting one in the background if none
-/// answers.
-pub async fn connect_or_start(dir: &Path) -> anyhow::Result<UnixStream> {
+/// answers (on the PostgreSQL store `store` names, if given; the URL goes
+/// through the environment, out of the process list).
+pub async fn connect_or_start(dir: &Path, store: Option<&str>) -> anyhow::Result<UnixStream> {
     let socket = dir.join(SOCKET_FILE);
     if let Ok(stream) = UnixStream::connect(&socket).await {
         return Ok(stream);
@@ -201,6 +202,7 @@ pub async fn connect_or_start(dir: &Path) -> anyhow::Result<UnixStream> {
         .arg("127.0.0.1:0")
         .arg("--idle-exit")
         .arg("30")
+        .envs(store.map(|url| (crate::store::STORE_ENV, url)))
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .stderr(log);
@@ -267,8 +269,8 @@ async fn report_start(dir: &Path, child: &mut std::process::Child) {
 
 /// Bridges stdin/stdout to an agent session on the hub. Returns when stdin
 /// closes (the session then ends) or the hub goes away.
-pub async fn bridge(dir: &Path) -> anyhow::Result<()> {
-    let stream = connect_or_start(dir).await?;
+pub async fn bridge(dir: &Path, store: Option<&str>) -> anyhow::Result<()> {
+    let stream = connect_or_start(dir, store).await?;
     let (mut from_hub, mut to_hub) = stream.into_split();
     let upstream = async move {
         let mut stdin = tokio::io::stdin();

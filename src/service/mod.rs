@@ -53,7 +53,7 @@ pub use reads::{DiffResult, FunctionRead, VersionSel};
 use crate::eval::Budget;
 use crate::graph::{ContentHash, Function, FunctionId, Program, QualifiedName, Revision};
 use crate::locks::{AgentId, AgentRegistry, LockConfig, LockTable, StructureLock, Transport};
-use crate::store::{Store, StoreError};
+use crate::store::{Failpoint, Store, StoreError, StoreLocation};
 use crate::verify::{Diagnostic, verify_all};
 
 /// The default cap on live stateless agents: thousands, so a busy host
@@ -62,7 +62,11 @@ pub const DEFAULT_MAX_STATELESS: usize = 4096;
 
 #[derive(Clone, Debug)]
 pub struct HubConfig {
+    /// The hub's directory: its lock, sockets and `hub.json`, and the
+    /// SQLite store unless `store` names another.
     pub data_dir: PathBuf,
+    /// Where the program, the log and the counters live.
+    pub store: StoreLocation,
     pub locks: LockConfig,
     /// Consecutive conflicts on one function by one agent before the
     /// answer becomes `too_many_conflicts`.
@@ -80,8 +84,10 @@ pub struct HubConfig {
 
 impl HubConfig {
     pub fn new(data_dir: impl Into<PathBuf>) -> HubConfig {
+        let data_dir = data_dir.into();
         HubConfig {
-            data_dir: data_dir.into(),
+            store: StoreLocation::Dir(data_dir.clone()),
+            data_dir,
             locks: LockConfig::default(),
             max_conflicts: 5,
             stateless_idle: Duration::from_secs(30 * 60),
@@ -193,7 +199,8 @@ impl Hub {
     /// the program, and starts the lease sweeper and the idle-agent reaper.
     /// Must run inside a tokio runtime.
     pub fn open(config: HubConfig) -> Result<Arc<Hub>, HubError> {
-        let (store, recovered) = Store::open(&config.data_dir)?;
+        let (store, recovered) =
+            Store::open_at(&config.data_dir, &config.store, Failpoint::from_env()?)?;
         let diagnostics = verify_all(&recovered.program);
         if !diagnostics.is_empty() {
             return Err(HubError::Unverified(diagnostics));
@@ -204,6 +211,7 @@ impl Hub {
         let revision = recovered.program.revision();
         tracing::info!(
             dir = %config.data_dir.display(),
+            store = %config.store,
             functions = recovered.program.len(),
             commits = recovered.n_commits,
             %revision,

@@ -34,7 +34,7 @@ impl OperatorAction {
         }
     }
 
-    fn parse(s: &str) -> Option<OperatorAction> {
+    pub(super) fn parse(s: &str) -> Option<OperatorAction> {
         [OperatorAction::EndAgent, OperatorAction::BreakLock]
             .into_iter()
             .find(|a| a.as_str() == s)

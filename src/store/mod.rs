@@ -22,11 +22,16 @@
 //!
 //! This module knows the graph's types but nothing of locks or MCP.
 
+mod backend;
 mod events;
 mod failpoint;
 mod format;
+mod location;
+mod postgres;
 pub mod private;
+mod rows;
 mod schema;
+mod sqlite;
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -36,20 +41,18 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{oneshot, watch};
 
-use crate::graph::{
-    ContentHash, EditOp, Function, FunctionEntry, FunctionId, Program, QualifiedName, Revision,
-    decode_function, function_hash,
-};
+use crate::graph::{ContentHash, EditOp, Function, FunctionId, Program, QualifiedName, Revision};
 use crate::histogram::Histogram;
+use backend::{ConnectWriter, Reader, Writer};
 
 pub use events::{OperatorAction, OperatorEvent};
 pub use failpoint::{FAILPOINT_ENV, Failpoint};
 pub(crate) use format::version_row;
 pub use format::{decode_ops, encode_ops};
+pub use location::{PostgresUrl, STORE_ENV, StoreLocation};
 pub use schema::SCHEMA_VERSION;
 
 /// The store's file inside the data directory.
@@ -72,6 +75,14 @@ pub enum StoreError {
     InUse { path: PathBuf },
     #[error("sqlite: {0}")]
     Sqlite(rusqlite::Error),
+    #[error("postgres: {0}")]
+    Postgres(String),
+    #[error("{location}: {reason}")]
+    Location { location: String, reason: String },
+    #[error(
+        "the database {location} is in use by another cograph hub; several hubs on one database are not supported yet"
+    )]
+    DatabaseInUse { location: String },
     #[error("the store is corrupt: {0}")]
     Corrupt(String),
     #[error(
@@ -186,9 +197,10 @@ impl Job {
 
 pub struct Store {
     dir: PathBuf,
+    location: StoreLocation,
     jobs: Mutex<Option<mpsc::Sender<Job>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
-    reader: Mutex<Connection>,
+    reader: Mutex<Box<dyn Reader>>,
     fatal: watch::Receiver<Option<String>>,
     /// How long each group's durable write took (its transaction, whose
     /// commit is the fsync).
@@ -202,15 +214,27 @@ pub struct Store {
 const MAX_GROUP: usize = 512;
 
 impl Store {
-    /// Opens (creating if needed) the store in `dir`, takes the directory's
-    /// lock, recovers the program and starts the writer. The test failpoint
-    /// comes from `COGRAPH_FAILPOINT` (see `failpoint.rs`); normally unset.
+    /// Opens (creating if needed) the SQLite store in `dir`, takes the
+    /// directory's lock, recovers the program and starts the writer. The
+    /// test failpoint comes from `COGRAPH_FAILPOINT` (see `failpoint.rs`);
+    /// normally unset.
     pub fn open(dir: &Path) -> Result<(Store, Recovered), StoreError> {
         Store::open_with(dir, Failpoint::from_env()?)
     }
 
     /// `open` with an explicit failpoint instead of the environment's.
     pub fn open_with(dir: &Path, failpoint: Failpoint) -> Result<(Store, Recovered), StoreError> {
+        Store::open_at(dir, &StoreLocation::Dir(dir.to_path_buf()), failpoint)
+    }
+
+    /// Opens the store at `location` for the hub of the data directory
+    /// `dir`, whose lock it takes (one hub per directory, whatever the
+    /// store), recovers the program and starts the writer.
+    pub fn open_at(
+        dir: &Path,
+        location: &StoreLocation,
+        failpoint: Failpoint,
+    ) -> Result<(Store, Recovered), StoreError> {
         let dir_error = |source| StoreError::Dir {
             path: dir.to_path_buf(),
             cause: source,
@@ -232,36 +256,45 @@ impl Store {
                 });
             }
         }
-        let path = dir.join(DB_FILE);
-        // SQLite creates `-wal` and `-shm` with the mode of the database
-        // file, so a 0600 database keeps them 0600 too; files left by an
-        // older cograph are restricted here as well.
-        if !path.exists() {
-            private::create(&path).map_err(dir_error)?;
-        }
-        for file in [DB_FILE, "cograph.db-wal", "cograph.db-shm"] {
-            private::restrict(&dir.join(file)).map_err(dir_error)?;
-        }
-        let mut conn = schema::open_connection(&path)?;
-        schema::migrate(&mut conn)?;
-        let epoch = schema::bump_epoch(&mut conn)?;
-        let recovered = recover(&conn, epoch)?;
-        let reader = schema::open_connection(&path)?;
-
+        let (connect_writer, mut reader): (ConnectWriter, Box<dyn Reader>) = match location {
+            StoreLocation::Dir(d) => {
+                let writer = sqlite::open_writer(d)?;
+                let reader = sqlite::open_reader(d)?;
+                let connect: ConnectWriter = Box::new(move || Ok(Box::new(writer)));
+                (connect, Box::new(reader))
+            }
+            StoreLocation::Postgres(url) => postgres::open(url)?,
+        };
         let (tx, rx) = mpsc::channel::<Job>();
         let (fatal_tx, fatal_rx) = watch::channel(None);
+        let (epoch_tx, epoch_rx) = mpsc::channel();
         let writes = Arc::new(Histogram::default());
         let timed = writes.clone();
+        // The writer connects, and raises the epoch, on its own thread:
+        // a backend's connection may have to live there (`postgres.rs`).
         let writer = std::thread::Builder::new()
             .name("cograph-store-writer".into())
-            .spawn(move || writer_loop(conn, rx, fatal_tx, failpoint, &timed))
-            .map_err(|source| StoreError::Dir {
-                path: dir.to_path_buf(),
-                cause: source,
-            })?;
+            .spawn(move || {
+                let opened = connect_writer().and_then(|mut w| Ok((w.bump_epoch()?, w)));
+                match opened {
+                    Ok((epoch, writer)) => {
+                        let _ = epoch_tx.send(Ok(epoch));
+                        writer_loop(writer, rx, fatal_tx, failpoint, &timed);
+                    }
+                    Err(e) => drop(epoch_tx.send(Err(e))),
+                }
+            })
+            .map_err(dir_error)?;
+        let epoch = epoch_rx.recv().unwrap_or_else(|_| {
+            Err(StoreError::Poisoned(
+                "the writer stopped while opening".into(),
+            ))
+        })?;
+        let recovered = reader.recover(epoch)?;
         Ok((
             Store {
                 dir: dir.to_path_buf(),
+                location: location.clone(),
                 jobs: Mutex::new(Some(tx)),
                 writer: Mutex::new(Some(writer)),
                 reader: Mutex::new(reader),
@@ -275,6 +308,11 @@ impl Store {
 
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// Where the store lives.
+    pub fn location(&self) -> &StoreLocation {
+        &self.location
     }
 
     /// Queues a commit. The receiver resolves once the commit is durable (or
@@ -326,15 +364,15 @@ impl Store {
 
     fn read<T>(
         &self,
-        f: impl FnOnce(&Connection) -> Result<T, StoreError>,
+        f: impl FnOnce(&mut dyn Reader) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let conn = self.reader.lock().expect("store reader lock");
-        f(&conn)
+        let mut reader = self.reader.lock().expect("store reader lock");
+        f(reader.as_mut())
     }
 
     /// A function version by content hash.
     pub fn version(&self, hash: &ContentHash) -> Result<Option<Function>, StoreError> {
-        self.read(|c| load_version(c, hash))
+        self.read(|r| r.version(hash))
     }
 
     /// Commits, newest first: those touching `function` if given, with
@@ -345,7 +383,7 @@ impl Store {
         before: Option<Revision>,
         limit: usize,
     ) -> Result<Vec<CommitRecord>, StoreError> {
-        self.read(|c| schema::history(c, function, before, limit))
+        self.read(|r| r.history(function, before, limit))
     }
 
     /// Commits touching `function` with revisions in `(after, upto]`, oldest
@@ -356,7 +394,7 @@ impl Store {
         after: Revision,
         upto: Revision,
     ) -> Result<Vec<CommitRecord>, StoreError> {
-        self.read(|c| schema::commits_between(c, function, after, upto))
+        self.read(|r| r.commits_between(function, after, upto))
     }
 
     /// The revision whose commit left `function` at version `hash`, if any.
@@ -365,7 +403,7 @@ impl Store {
         function: FunctionId,
         hash: &ContentHash,
     ) -> Result<Option<Revision>, StoreError> {
-        self.read(|c| schema::revision_of_version(c, function, hash))
+        self.read(|r| r.revision_of_version(function, hash))
     }
 
     /// The version of `function` right after `revision` (None if it did not
@@ -375,12 +413,12 @@ impl Store {
         function: FunctionId,
         revision: Revision,
     ) -> Result<Option<ContentHash>, StoreError> {
-        self.read(|c| schema::version_at(c, function, revision))
+        self.read(|r| r.version_at(function, revision))
     }
 
     /// Every commit, oldest first (for replay checks and export).
     pub fn all_commits(&self) -> Result<Vec<CommitRecord>, StoreError> {
-        self.read(schema::all_commits)
+        self.read(|r| r.all_commits())
     }
 
     /// The commit `agent_name` made under `request_id`, if any.
@@ -389,7 +427,7 @@ impl Store {
         agent_name: &str,
         request_id: &str,
     ) -> Result<Option<CommitRecord>, StoreError> {
-        self.read(|c| schema::commit_for_request(c, agent_name, request_id))
+        self.read(|r| r.commit_for_request(agent_name, request_id))
     }
 
     /// The newest `limit` operator events (naming `function` if given),
@@ -399,7 +437,7 @@ impl Store {
         function: Option<FunctionId>,
         limit: usize,
     ) -> Result<Vec<OperatorEvent>, StoreError> {
-        self.read(|c| events::read(c, function, limit))
+        self.read(|r| r.events(function, limit))
     }
 }
 
@@ -410,32 +448,40 @@ impl Drop for Store {
 }
 
 /// Reads a store without owning it: for `cograph log`, `export` and
-/// `verify` while a hub may be running (WAL lets readers in beside it).
+/// `verify` while a hub may be running (SQLite's WAL lets readers in
+/// beside it; PostgreSQL's readers never wait for its writer).
 pub struct StoreReader {
-    conn: Connection,
+    reader: Mutex<Box<dyn Reader>>,
 }
 
 impl StoreReader {
+    /// The SQLite store in `dir`.
     pub fn open(dir: &Path) -> Result<StoreReader, StoreError> {
-        let path = dir.join(DB_FILE);
-        if !path.exists() {
-            return Err(StoreError::Dir {
-                path: dir.to_path_buf(),
-                cause: std::io::Error::new(std::io::ErrorKind::NotFound, "no cograph store here"),
-            });
-        }
-        let conn = Connection::open_with_flags(
-            &path,
-            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )?;
-        conn.busy_timeout(std::time::Duration::from_secs(10))?;
-        schema::check_readable(&conn)?;
-        Ok(StoreReader { conn })
+        StoreReader::open_at(&StoreLocation::Dir(dir.to_path_buf()))
+    }
+
+    /// The store at `location`, refused if it is not one this build reads.
+    pub fn open_at(location: &StoreLocation) -> Result<StoreReader, StoreError> {
+        let reader: Box<dyn Reader> = match location {
+            StoreLocation::Dir(dir) => Box::new(sqlite::open_read_only(dir)?),
+            StoreLocation::Postgres(url) => postgres::open_reader(url)?,
+        };
+        Ok(StoreReader {
+            reader: Mutex::new(reader),
+        })
+    }
+
+    fn read<T>(
+        &self,
+        f: impl FnOnce(&mut dyn Reader) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut reader = self.reader.lock().expect("store reader lock");
+        f(reader.as_mut())
     }
 
     /// The current program, every version's hash checked.
     pub fn program(&self) -> Result<Program, StoreError> {
-        Ok(recover(&self.conn, 0)?.program)
+        Ok(self.read(|r| r.recover(0))?.program)
     }
 
     pub fn history(
@@ -444,11 +490,11 @@ impl StoreReader {
         before: Option<Revision>,
         limit: usize,
     ) -> Result<Vec<CommitRecord>, StoreError> {
-        schema::history(&self.conn, function, before, limit)
+        self.read(|r| r.history(function, before, limit))
     }
 
     pub fn all_commits(&self) -> Result<Vec<CommitRecord>, StoreError> {
-        schema::all_commits(&self.conn)
+        self.read(|r| r.all_commits())
     }
 
     /// The newest `limit` operator events (naming `function` if given),
@@ -458,7 +504,7 @@ impl StoreReader {
         function: Option<FunctionId>,
         limit: usize,
     ) -> Result<Vec<OperatorEvent>, StoreError> {
-        events::read(&self.conn, function, limit)
+        self.read(|r| r.events(function, limit))
     }
 }
 
@@ -469,86 +515,8 @@ pub fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
-fn load_version(conn: &Connection, hash: &ContentHash) -> Result<Option<Function>, StoreError> {
-    let body: Option<Vec<u8>> = conn
-        .query_row(
-            "SELECT body FROM versions WHERE hash = ?1",
-            params![&hash.0[..]],
-            |row| row.get(0),
-        )
-        .optional()?;
-    let Some(body) = body else { return Ok(None) };
-    let f =
-        decode_function(&body).map_err(|e| StoreError::Corrupt(format!("version {hash}: {e}")))?;
-    if function_hash(&f) != *hash {
-        return Err(StoreError::Corrupt(format!(
-            "version {hash} does not hash to its key"
-        )));
-    }
-    Ok(Some(f))
-}
-
-/// Rebuilds the program from the heads, checking every version's hash.
-fn recover(conn: &Connection, epoch: u64) -> Result<Recovered, StoreError> {
-    let mut program = Program::new();
-    let mut fences = BTreeMap::new();
-    {
-        let mut stmt = conn
-            .prepare("SELECT function_id, hash, revision, fence FROM heads ORDER BY function_id")?;
-        let rows = stmt.query_map([], |row| {
-            Ok((
-                row.get::<_, i64>(0)?,
-                row.get::<_, Vec<u8>>(1)?,
-                row.get::<_, i64>(2)?,
-                row.get::<_, i64>(3)?,
-            ))
-        })?;
-        for row in rows {
-            let (id, hash, revision, fence) = row?;
-            let hash: [u8; 32] = hash
-                .try_into()
-                .map_err(|_| StoreError::Corrupt(format!("head of #{id} has a bad hash")))?;
-            let hash = ContentHash(hash);
-            let f = load_version(conn, &hash)?.ok_or_else(|| {
-                StoreError::Corrupt(format!("head of #{id} names missing version {hash}"))
-            })?;
-            let id = FunctionId(id as u64);
-            if program.id_of(&f.name).is_some() {
-                return Err(StoreError::Corrupt(format!(
-                    "two heads are named `{}`",
-                    f.name
-                )));
-            }
-            program.put(
-                id,
-                FunctionEntry {
-                    function: Arc::new(f),
-                    hash,
-                    revision: Revision(revision as u64),
-                },
-            );
-            if fence > 0 {
-                fences.insert(id, fence as u64);
-            }
-        }
-    }
-    let next_function = schema::meta(conn, "next_function_id")?.unwrap_or(1);
-    program.reserve_function_ids(next_function as u64);
-    let (n_commits, last): (i64, Option<i64>) =
-        conn.query_row("SELECT COUNT(*), MAX(revision) FROM commits", [], |row| {
-            Ok((row.get(0)?, row.get(1)?))
-        })?;
-    program.set_revision(Revision(last.unwrap_or(0) as u64));
-    Ok(Recovered {
-        program,
-        fences,
-        epoch,
-        n_commits: n_commits as u64,
-    })
-}
-
 fn writer_loop(
-    mut conn: Connection,
+    mut conn: Box<dyn Writer>,
     jobs: mpsc::Receiver<Job>,
     fatal: watch::Sender<Option<String>>,
     failpoint: Failpoint,
@@ -575,7 +543,7 @@ fn writer_loop(
             .then(failpoint::injected_write_error);
         n_batches += 1;
         let started = std::time::Instant::now();
-        let result = schema::write_batch(&mut conn, &batch, inject);
+        let result = conn.write_batch(&batch, inject);
         writes.observe(started.elapsed());
         match result {
             Ok(seqs) => {

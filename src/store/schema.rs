@@ -23,10 +23,8 @@ use std::path::Path;
 
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
-use super::{
-    ChangeRecord, CommitRecord, CommitWrite, Job, RequestTag, StoreError, decode_ops, encode_ops,
-    events, version_row,
-};
+use super::rows::{self, ChangeRow, CommitRow};
+use super::{CommitRecord, CommitWrite, Job, StoreError, encode_ops, events, version_row};
 use crate::graph::{ContentHash, FunctionId, Revision};
 
 /// The schema version this build writes and reads.
@@ -270,34 +268,6 @@ fn write_one(tx: &Transaction<'_>, w: &CommitWrite) -> Result<(), StoreError> {
     Ok(())
 }
 
-fn hash_of(bytes: Option<Vec<u8>>) -> Result<Option<ContentHash>, rusqlite::Error> {
-    match bytes {
-        None => Ok(None),
-        Some(b) => {
-            let arr: [u8; 32] = b.try_into().map_err(|_| {
-                rusqlite::Error::FromSqlConversionFailure(
-                    0,
-                    rusqlite::types::Type::Blob,
-                    "a content hash is 32 bytes".into(),
-                )
-            })?;
-            Ok(Some(ContentHash(arr)))
-        }
-    }
-}
-
-/// One row of `commits`, as read.
-struct CommitRow {
-    time_ms: i64,
-    agent_id: String,
-    agent_name: String,
-    purpose: Option<String>,
-    summary: String,
-    ops: String,
-    request_id: Option<String>,
-    request_hash: Option<ContentHash>,
-}
-
 /// Loads full records for the given revisions, in the given order.
 fn records(conn: &Connection, revisions: &[i64]) -> Result<Vec<CommitRecord>, StoreError> {
     // Schema 1 has no request columns: read them as NULL there.
@@ -314,9 +284,10 @@ fn records(conn: &Connection, revisions: &[i64]) -> Result<Vec<CommitRecord>, St
         "SELECT function_id, name, before, after FROM commit_functions WHERE revision = ?1 ORDER BY function_id",
     )?;
     let mut out = Vec::with_capacity(revisions.len());
-    for &rev in revisions {
-        let row = commit.query_row(params![rev], |r| {
+    for &revision in revisions {
+        let row = commit.query_row(params![revision], |r| {
             Ok(CommitRow {
+                revision,
                 time_ms: r.get(0)?,
                 agent_id: r.get(1)?,
                 agent_name: r.get(2)?,
@@ -324,61 +295,20 @@ fn records(conn: &Connection, revisions: &[i64]) -> Result<Vec<CommitRecord>, St
                 summary: r.get(4)?,
                 ops: r.get(5)?,
                 request_id: r.get(6)?,
-                request_hash: hash_of(r.get(7)?)?,
+                request_hash: r.get(7)?,
             })
         })?;
-        let CommitRow {
-            time_ms,
-            agent_id,
-            agent_name,
-            purpose,
-            summary,
-            ops,
-            request_id,
-            request_hash,
-        } = row;
-        let request = match (request_id, request_hash) {
-            (Some(id), Some(hash)) => Some(RequestTag { id, hash }),
-            (None, None) => None,
-            _ => {
-                return Err(StoreError::Corrupt(format!(
-                    "r{rev} has half a request tag"
-                )));
-            }
-        };
-        let ops =
-            decode_ops(&ops).map_err(|e| StoreError::Corrupt(format!("ops of r{rev}: {e}")))?;
-        let rows = changes.query_map(params![rev], |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, String>(1)?,
-                hash_of(r.get(2)?)?,
-                hash_of(r.get(3)?)?,
-            ))
-        })?;
-        let mut list = Vec::new();
-        for row in rows {
-            let (id, name, before, after) = row?;
-            let name = crate::graph::QualifiedName::new(&name)
-                .map_err(|e| StoreError::Corrupt(format!("r{rev}: {e}")))?;
-            list.push(ChangeRecord {
-                function: FunctionId(id as u64),
-                name,
-                before,
-                after,
-            });
-        }
-        out.push(CommitRecord {
-            revision: Revision(rev as u64),
-            time_ms: time_ms as u64,
-            agent_id,
-            agent_name,
-            purpose,
-            summary,
-            ops,
-            changes: list,
-            request,
-        });
+        let list = changes
+            .query_map(params![revision], |r| {
+                Ok(ChangeRow {
+                    function_id: r.get(0)?,
+                    name: r.get(1)?,
+                    before: r.get(2)?,
+                    after: r.get(3)?,
+                })
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        out.push(rows::commit(row, list)?);
     }
     Ok(out)
 }
@@ -482,7 +412,13 @@ pub(super) fn version_at(
             |r| r.get(0),
         )
         .optional()?;
-    Ok(hash_of(row.flatten())?)
+    row.flatten()
+        .map(|h| {
+            rows::hash(h, || {
+                format!("the version of #{} at r{}", function.0, revision.0)
+            })
+        })
+        .transpose()
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! batches, request lookups and operator events.
 
 use super::*;
+use crate::store::RequestTag;
 use crate::store::tests::{Commits, create, set_const};
 
 fn migrated() -> Connection {

@@ -4,9 +4,11 @@
 
 #![allow(dead_code)]
 
+pub mod pg;
 pub mod raw;
 pub mod schema;
 pub mod served;
+pub mod stores;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -1,0 +1,162 @@
+//! The PostgreSQL store through the built binary: `cograph serve --store
+//! postgres://...` keeps the program and the log in the database (a fresh
+//! one of the test process's throwaway cluster, `common/pg.rs`), and
+//! `import`, `export`, `log`, `verify` and `status` take the same
+//! `--store`. Also: one hub per database for now (a second is refused),
+//! and what is wrong with a `--store` is said, password left out.
+
+mod common;
+
+use common::pg;
+use common::served::{CliRun, Served, cli};
+use common::{F, G, call, ok, read};
+use serde_json::json;
+
+fn succeeded(run: &CliRun) {
+    assert_eq!(run.code, Some(0), "{run:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hub_on_postgres_keeps_its_commits_there_for_every_command() {
+    let url = pg::fresh_database();
+    let mut hub = Served::start(&["--store", &url]);
+    let client = hub.session_client().await;
+    ok(&call(
+        &client,
+        "propose_edit",
+        json!({"ops": [{"create_function": {"text": F}}, {"create_function": {"text": G}}], "purpose": "seed"}),
+    )
+    .await);
+    read(&client, "demo::g").await;
+    ok(&call(
+        &client,
+        "propose_edit",
+        json!({"ops": [{"set_op": {"function": "demo::g", "node": "%0", "op": "const 7"}}]}),
+    )
+    .await);
+    let status = hub.cli(&["status", "--store", &url]);
+    succeeded(&status);
+    assert!(status.stdout.contains("r2"), "{status:?}");
+    drop(client);
+    // Whatever the hub had in memory is gone: what follows reads the
+    // database only.
+    hub.kill();
+
+    let elsewhere = tempfile::tempdir().unwrap();
+    let log = cli(&["log", "--store", &url], elsewhere.path());
+    succeeded(&log);
+    let lines: Vec<&str> = log.stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{log:?}");
+    assert!(lines[0].starts_with("r2 "), "{log:?}");
+    assert!(
+        lines[1].starts_with("r1 ") && lines[1].contains("[seed]"),
+        "{log:?}"
+    );
+
+    let export = cli(&["export", "--store", &url], elsewhere.path());
+    succeeded(&export);
+    assert!(export.stdout.contains("const 7"), "{export:?}");
+    assert!(export.stdout.contains("fn #1 demo::f"), "{export:?}");
+
+    let verify = cli(&["verify", "--store", &url], elsewhere.path());
+    succeeded(&verify);
+    assert!(verify.stderr.contains("2 functions"), "{verify:?}");
+    assert!(
+        verify.stderr.starts_with(&url),
+        "named by its URL: {verify:?}"
+    );
+
+    // The same database, a new hub on another directory: the program and
+    // the revisions go on from where they were.
+    let again = Served::start(&["--store", &url]);
+    let client = again.session_client().await;
+    let g = read(&client, "demo::g").await;
+    assert!(g.to_string().contains("const 7"), "{g}");
+    let next = ok(&call(
+        &client,
+        "propose_edit",
+        json!({"ops": [{"set_op": {"function": "demo::g", "node": "%0", "op": "const 8"}}]}),
+    )
+    .await);
+    assert_eq!(next["revision"], json!(3), "{next}");
+}
+
+#[test]
+fn import_into_postgres_then_export_is_exact() {
+    let url = pg::fresh_database();
+    let work = tempfile::tempdir().unwrap();
+    let file = work.path().join("prog.cg");
+    std::fs::write(&file, format!("{F}\n{G}")).unwrap();
+    let data = work.path().join("d");
+    let import = cli(&["import", file.to_str().unwrap(), "--store", &url], &data);
+    succeeded(&import);
+    let first = cli(&["export", "--store", &url], &data);
+    succeeded(&first);
+    // Through a file and into SQLite, then back into a second database:
+    // the same text every time.
+    let text = work.path().join("exported.cg");
+    std::fs::write(&text, &first.stdout).unwrap();
+    let sqlite = work.path().join("s");
+    succeeded(&cli(&["import", text.to_str().unwrap()], &sqlite));
+    let from_sqlite = cli(&["export"], &sqlite);
+    assert_eq!(from_sqlite.stdout, first.stdout);
+    let url2 = pg::fresh_database();
+    succeeded(&cli(
+        &["import", text.to_str().unwrap(), "--store", &url2],
+        &data,
+    ));
+    let second = cli(&["export", "--store", &url2, "--format", "json"], &data);
+    let json_first = cli(&["export", "--store", &url, "--format", "json"], &data);
+    succeeded(&second);
+    assert_eq!(second.stdout, json_first.stdout);
+}
+
+#[test]
+fn a_second_hub_on_one_database_is_refused_for_now() {
+    let url = pg::fresh_database();
+    let _first = Served::start(&["--store", &url]);
+    let other = tempfile::tempdir().unwrap();
+    let run = cli(
+        &["serve", "--listen", "127.0.0.1:0", "--store", &url],
+        other.path(),
+    );
+    assert_eq!(run.code, Some(1), "{run:?}");
+    assert!(
+        run.stderr.contains("in use by another cograph hub"),
+        "{run:?}"
+    );
+}
+
+#[test]
+fn a_bad_store_is_refused_saying_what_is_wrong_without_its_password() {
+    let dir = tempfile::tempdir().unwrap();
+    for (store, says) in [
+        ("/var/lib/cograph", "takes a PostgreSQL URL"),
+        ("postgres://h:5432", "names no database"),
+        ("postgres://ann:hunter2@127.0.0.1:1/db", "cannot connect"),
+    ] {
+        for command in [&["log"][..], &["serve", "--listen", "127.0.0.1:0"][..]] {
+            let mut args = command.to_vec();
+            args.extend(["--store", store]);
+            let run = cli(&args, dir.path());
+            assert_eq!(run.code, Some(1), "{store}: {run:?}");
+            assert!(run.stderr.contains(says), "{store}: {run:?}");
+            assert!(!run.stderr.contains("hunter2"), "{store}: {run:?}");
+        }
+    }
+    // A database that holds no store: readers say so and create nothing.
+    let url = pg::fresh_database();
+    let run = cli(&["log", "--store", &url], dir.path());
+    assert_eq!(run.code, Some(1), "{run:?}");
+    assert!(
+        run.stderr.contains("no cograph store in this database"),
+        "{run:?}"
+    );
+    assert_eq!(
+        pg::cluster().sql(
+            &url,
+            "SELECT count(*) FROM pg_namespace WHERE nspname = 'cograph'"
+        ),
+        "0"
+    );
+}
