@@ -9,7 +9,7 @@ mod common;
 
 use common::pg;
 use common::served::{CliRun, Served, cli};
-use common::{F, G, call, ok, read};
+use common::{F, G, call, ok, read, try_call};
 use serde_json::json;
 
 fn succeeded(run: &CliRun) {
@@ -159,4 +159,56 @@ fn a_bad_store_is_refused_saying_what_is_wrong_without_its_password() {
         ),
         "0"
     );
+}
+
+/// The database ends the hub's connections (an operator, a failover): the
+/// next commit is not acknowledged, the hub stops by itself with a failure
+/// status rather than go on with an unknown durable state, and a new hub
+/// on the database serves exactly the acknowledged commits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_database_connection_stops_the_hub_and_loses_nothing_acknowledged() {
+    let url = pg::fresh_database();
+    let mut hub = Served::start(&["--store", &url]);
+    let client = hub.session_client().await;
+    let first = ok(&call(
+        &client,
+        "propose_edit",
+        json!({"ops": [{"create_function": {"text": G}}]}),
+    )
+    .await);
+    assert_eq!(first["revision"], json!(1), "{first}");
+    let database = url.rsplit('/').next().unwrap();
+    let ended = pg::cluster().sql(
+        &url,
+        &format!(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+             WHERE datname = '{database}' AND pid <> pg_backend_pid()"
+        ),
+    );
+    assert_eq!(ended, "2", "the hub's writer and reader");
+    read(&client, "demo::g").await;
+    let second = try_call(
+        &client,
+        "propose_edit",
+        json!({"ops": [{"set_op": {"function": "demo::g", "node": "%0", "op": "const 9"}}]}),
+    )
+    .await;
+    match &second {
+        Err(rmcp::ServiceError::McpError(e)) => {
+            assert!(e.message.contains("the server is stopping"), "{e:?}");
+            assert!(e.message.contains("postgres"), "{e:?}");
+        }
+        other => panic!("expected an error answer for the commit, got {other:?}"),
+    }
+    let status = hub
+        .exit_within(std::time::Duration::from_secs(30))
+        .expect("the hub stops by itself");
+    assert!(!status.success(), "{status}");
+
+    let again = Served::start(&["--store", &url]);
+    let log = again.cli(&["log", "--store", &url]);
+    assert_eq!(log.stdout.lines().count(), 1, "{log:?}");
+    let client = again.session_client().await;
+    let g = read(&client, "demo::g").await;
+    assert!(g.to_string().contains("const 5"), "{g}");
 }

@@ -117,7 +117,8 @@ impl Writer for PgWriter {
 
 type Call = Box<dyn FnOnce(&mut Client) + Send>;
 
-/// A client on a thread of its own, running the calls sent to it in turn.
+/// A client on a thread of its own, running the calls sent to it in turn,
+/// connected again when the server has closed it.
 struct OnThread {
     calls: Option<mpsc::Sender<Call>>,
     thread: Option<JoinHandle<()>>,
@@ -133,6 +134,17 @@ impl OnThread {
                 Ok(mut client) => {
                     let _ = ready_tx.send(Ok(()));
                     while let Ok(call) = inbox.recv() {
+                        // Reads are safe to repeat: a connection the server
+                        // closed (a restart, an operator) is made again
+                        // before the next one.
+                        if client.is_closed() {
+                            match connect(&url) {
+                                Ok(fresh) => client = fresh,
+                                Err(e) => {
+                                    tracing::warn!(error = %e, "cannot reconnect a store reader");
+                                }
+                            }
+                        }
                         call(&mut client);
                     }
                 }

@@ -24,9 +24,10 @@ pub struct Cluster {
 
 static CLUSTER: OnceLock<Cluster> = OnceLock::new();
 
-/// The test process's cluster, started on first use.
+/// The test process's cluster, started on first use. It does not fsync
+/// (the tests stop hubs, never the server, so nothing rests on it).
 pub fn cluster() -> &'static Cluster {
-    CLUSTER.get_or_init(Cluster::start)
+    CLUSTER.get_or_init(|| Cluster::start(false))
 }
 
 /// A new, empty database in the test process's cluster; its URL.
@@ -78,7 +79,9 @@ fn is_root() -> bool {
 }
 
 impl Cluster {
-    fn start() -> Cluster {
+    /// A new cluster; `durable` keeps PostgreSQL's fsync on, as a
+    /// benchmark must.
+    pub fn start(durable: bool) -> Cluster {
         let bin = find_bin();
         let root = std::env::temp_dir().join(format!(
             "cograph-pg-{}-{}",
@@ -153,9 +156,10 @@ impl Cluster {
                 .local_addr()
                 .unwrap()
                 .port();
+            let fsync = if durable { "on" } else { "off" };
             let options = format!(
                 "-p {port} -k {root} -c listen_addresses=127.0.0.1 -c max_connections=400 \
-                 -c fsync=off -c full_page_writes=off -c shared_buffers=64MB",
+                 -c fsync={fsync} -c full_page_writes={fsync} -c shared_buffers=64MB",
                 root = root.display()
             );
             let started = server("pg_ctl")

@@ -102,6 +102,20 @@ impl Served {
             .unwrap()
     }
 
+    /// Waits (at most `within`) for the hub to exit by itself; its status,
+    /// or None if it was still running (then it is killed).
+    pub fn exit_within(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.kill();
+        None
+    }
+
     /// Kills the hub with SIGKILL and waits for it, leaving what a crashed
     /// hub leaves: hub.json and its sockets, with nobody answering.
     pub fn kill(&mut self) {
