@@ -536,7 +536,7 @@ each_store! {
         hub.shutdown().await;
         drop(setup);
         drop(hub);
-        let reopened = Hub::open(store.config()).unwrap();
+        let reopened = store.reopen();
         assert_eq!(reopened.snapshot().root_hash(), root);
     }
 }

@@ -30,6 +30,10 @@ use crate::graph::{ContentHash, Function, FunctionId, Revision};
 /// How long connecting may take when the URL sets no `connect_timeout`.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long a new owner waits for the database's owner lock before it
+/// says the database is in use.
+const OWNER_WAIT: Duration = Duration::from_secs(3);
+
 impl From<postgres::Error> for StoreError {
     fn from(e: postgres::Error) -> StoreError {
         StoreError::Postgres(describe(&e))
@@ -75,10 +79,16 @@ pub(super) fn open(url: &PostgresUrl) -> Result<(ConnectWriter, Box<dyn Reader>)
     let url = url.clone();
     let connect_writer: ConnectWriter = Box::new(move || {
         let mut client = connect(&url)?;
-        if !schema::try_own(&mut client)? {
-            return Err(StoreError::DatabaseInUse {
-                location: url.to_string(),
-            });
+        // A hub that just closed or died may still hold the lock for a
+        // moment, until the server has seen its connection go.
+        let deadline = std::time::Instant::now() + OWNER_WAIT;
+        while !schema::try_own(&mut client)? {
+            if std::time::Instant::now() >= deadline {
+                return Err(StoreError::DatabaseInUse {
+                    location: url.to_string(),
+                });
+            }
+            std::thread::sleep(Duration::from_millis(50));
         }
         schema::migrate(&mut client)?;
         let statements = schema::Statements::prepare(&mut client)?;
@@ -99,6 +109,15 @@ pub(super) fn open_reader(url: &PostgresUrl) -> Result<Box<dyn Reader>, StoreErr
 struct PgWriter {
     client: Client,
     statements: schema::Statements,
+}
+
+impl Drop for PgWriter {
+    /// Gives up the owner lock at once (it would go with the connection,
+    /// but only once the server has seen the connection close), so that a
+    /// store reopened right after closing finds it free.
+    fn drop(&mut self) {
+        let _ = schema::disown(&mut self.client);
+    }
 }
 
 impl Writer for PgWriter {

@@ -44,6 +44,25 @@ impl TestStore {
         config
     }
 
+    /// A hub on this store again, after the last one was dropped. A
+    /// directory closed just before may still look in use for a moment:
+    /// another test's thread spawning a process (`pg.rs`'s `createdb`)
+    /// forks this process with the directory's lock file open, and the
+    /// child holds the lock until its exec closes it.
+    pub fn reopen(&self) -> std::sync::Arc<cograph::service::Hub> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            match cograph::service::Hub::open(self.config()) {
+                Err(cograph::service::HubError::Store(cograph::store::StoreError::InUse {
+                    ..
+                })) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                result => return result.unwrap(),
+            }
+        }
+    }
+
     /// The command-line arguments that name this store.
     pub fn args(&self) -> Vec<String> {
         let mut args = vec!["--data".to_string(), self.dir.path().display().to_string()];

@@ -81,6 +81,12 @@ pub(super) fn try_own(client: &mut Client) -> Result<bool, StoreError> {
         .get(0))
 }
 
+/// Gives up the owner's advisory lock.
+pub(super) fn disown(client: &mut Client) -> Result<(), StoreError> {
+    client.execute("SELECT pg_advisory_unlock($1)", &[&OWNER_LOCK])?;
+    Ok(())
+}
+
 /// Creates the tables if missing and stamps a new store; refuses one this
 /// build cannot read. One transaction: a refused store is left as it was.
 pub(super) fn migrate(client: &mut Client) -> Result<(), StoreError> {
