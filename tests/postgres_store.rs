@@ -212,3 +212,40 @@ async fn a_lost_database_connection_stops_the_hub_and_loses_nothing_acknowledged
     let g = read(&client, "demo::g").await;
     assert!(g.to_string().contains("const 5"), "{g}");
 }
+
+/// `cograph stdio --store URL` starts the directory's hub on that database
+/// (handing it the URL through `COGRAPH_STORE`, out of the process list):
+/// an agent's commit over stdio is in the database's log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stdio_starts_its_hub_on_the_database() {
+    use rmcp::ServiceExt;
+    let url = pg::fresh_database();
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = tokio::process::Command::new(common::EXE);
+    cmd.args(["stdio", "--data", dir.path().to_str().unwrap(), "--store", &url])
+        .env("COGRAPH_LOG", "warn");
+    let client = common::Recorder::default()
+        .serve(rmcp::transport::TokioChildProcess::new(cmd).unwrap())
+        .await
+        .unwrap();
+    ok(&call(
+        &client,
+        "propose_edit",
+        json!({"ops": [{"create_function": {"text": G}}], "purpose": "over stdio"}),
+    )
+    .await);
+    let info = cograph::mcp::hub::HubInfo::read(dir.path()).expect("a hub runs");
+    let cmdline = std::fs::read(format!("/proc/{}/cmdline", info.pid)).unwrap();
+    assert!(
+        !String::from_utf8_lossy(&cmdline).contains("postgres://"),
+        "the URL is not in the hub's command line"
+    );
+    let log = cli(&["log", "--store", &url], dir.path());
+    succeeded(&log);
+    assert!(log.stdout.contains("[over stdio]"), "{log:?}");
+    drop(client);
+    // The hub exits by itself once idle; end it now.
+    let _ = std::process::Command::new("kill")
+        .arg(info.pid.to_string())
+        .status();
+}
