@@ -222,8 +222,14 @@ async fn stdio_starts_its_hub_on_the_database() {
     let url = pg::fresh_database();
     let dir = tempfile::tempdir().unwrap();
     let mut cmd = tokio::process::Command::new(common::EXE);
-    cmd.args(["stdio", "--data", dir.path().to_str().unwrap(), "--store", &url])
-        .env("COGRAPH_LOG", "warn");
+    cmd.args([
+        "stdio",
+        "--data",
+        dir.path().to_str().unwrap(),
+        "--store",
+        &url,
+    ])
+    .env("COGRAPH_LOG", "warn");
     let client = common::Recorder::default()
         .serve(rmcp::transport::TokioChildProcess::new(cmd).unwrap())
         .await

@@ -161,43 +161,167 @@ pub(super) fn bump_epoch(client: &mut Client) -> Result<u64, StoreError> {
     Ok(epoch as u64)
 }
 
-/// The writer's statements, prepared once per connection.
+/// The writer's statements, prepared once per connection. Each writes
+/// every row of its table that a whole batch adds, from arrays, so a batch
+/// costs the same few round trips however many commits it holds.
 pub(super) struct Statements {
-    version: postgres::Statement,
-    commit: postgres::Statement,
-    change: postgres::Statement,
-    upsert_head: postgres::Statement,
-    delete_head: postgres::Statement,
+    versions: postgres::Statement,
+    commits: postgres::Statement,
+    changes: postgres::Statement,
+    upsert_heads: postgres::Statement,
+    delete_heads: postgres::Statement,
     event: postgres::Statement,
 }
 
 impl Statements {
     pub(super) fn prepare(client: &mut Client) -> Result<Statements, StoreError> {
         Ok(Statements {
-            version: client.prepare(
-                "INSERT INTO versions(hash, body) VALUES ($1, $2) ON CONFLICT (hash) DO NOTHING",
+            versions: client.prepare(
+                "INSERT INTO versions(hash, body)
+                 SELECT * FROM UNNEST($1::BYTEA[], $2::BYTEA[]) ON CONFLICT (hash) DO NOTHING",
             )?,
-            commit: client.prepare(
+            commits: client.prepare(
                 "INSERT INTO commits(revision, time_ms, agent_id, agent_name, purpose, summary,
                      ops, request_id, request_hash)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                 SELECT * FROM UNNEST($1::BIGINT[], $2::BIGINT[], $3::TEXT[], $4::TEXT[],
+                     $5::TEXT[], $6::TEXT[], $7::TEXT[], $8::TEXT[], $9::BYTEA[])",
             )?,
-            change: client.prepare(
+            changes: client.prepare(
                 "INSERT INTO commit_functions(function_id, revision, name, before, after)
-                 VALUES ($1, $2, $3, $4, $5)",
+                 SELECT * FROM UNNEST($1::BIGINT[], $2::BIGINT[], $3::TEXT[], $4::BYTEA[],
+                     $5::BYTEA[])",
             )?,
-            upsert_head: client.prepare(
-                "INSERT INTO heads(function_id, hash, revision, fence) VALUES ($1, $2, $3, $4)
+            upsert_heads: client.prepare(
+                "INSERT INTO heads(function_id, hash, revision, fence)
+                 SELECT * FROM UNNEST($1::BIGINT[], $2::BYTEA[], $3::BIGINT[], $4::BIGINT[])
                  ON CONFLICT (function_id) DO UPDATE SET hash = EXCLUDED.hash,
                      revision = EXCLUDED.revision, fence = GREATEST(heads.fence, EXCLUDED.fence)",
             )?,
-            delete_head: client.prepare("DELETE FROM heads WHERE function_id = $1")?,
+            delete_heads: client.prepare("DELETE FROM heads WHERE function_id = ANY($1)")?,
             event: client.prepare(
                 "INSERT INTO operator_events(time_ms, operator, action, agent_id, agent_name,
                      function_id, function_name, detail)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING seq",
             )?,
         })
+    }
+}
+
+/// The rows a batch of commits adds, column by column.
+#[derive(Default)]
+struct Rows {
+    version_hashes: Vec<Vec<u8>>,
+    version_bodies: Vec<Vec<u8>>,
+    seen_versions: std::collections::HashSet<ContentHash>,
+    revisions: Vec<i64>,
+    times: Vec<i64>,
+    agent_ids: Vec<String>,
+    agent_names: Vec<String>,
+    purposes: Vec<Option<String>>,
+    summaries: Vec<String>,
+    ops: Vec<String>,
+    request_ids: Vec<Option<String>>,
+    request_hashes: Vec<Option<Vec<u8>>>,
+    change_functions: Vec<i64>,
+    change_revisions: Vec<i64>,
+    change_names: Vec<String>,
+    change_before: Vec<Option<Vec<u8>>>,
+    change_after: Vec<Option<Vec<u8>>>,
+    /// Each function's head after the batch: its last change's version
+    /// and revision and the highest fence the batch committed it under,
+    /// or None if the batch deleted it.
+    heads: std::collections::BTreeMap<i64, Option<(Vec<u8>, i64, i64)>>,
+}
+
+impl Rows {
+    fn add(&mut self, w: &CommitWrite) -> Result<(), StoreError> {
+        let r = &w.record;
+        for f in &w.versions {
+            let (hash, body) = version_row(f);
+            if self.seen_versions.insert(hash) {
+                self.version_hashes.push(hash.0.to_vec());
+                self.version_bodies.push(body);
+            }
+        }
+        let revision = r.revision.0 as i64;
+        self.revisions.push(revision);
+        self.times.push(r.time_ms as i64);
+        self.agent_ids.push(r.agent_id.clone());
+        self.agent_names.push(r.agent_name.clone());
+        self.purposes.push(r.purpose.clone());
+        self.summaries.push(r.summary.clone());
+        self.ops.push(encode_ops(&r.ops)?);
+        self.request_ids
+            .push(r.request.as_ref().map(|t| t.id.clone()));
+        self.request_hashes
+            .push(r.request.as_ref().map(|t| t.hash.0.to_vec()));
+        for c in &r.changes {
+            let id = c.function.0 as i64;
+            self.change_functions.push(id);
+            self.change_revisions.push(revision);
+            self.change_names.push(c.name.as_str().to_string());
+            self.change_before.push(c.before.map(|h| h.0.to_vec()));
+            self.change_after.push(c.after.map(|h| h.0.to_vec()));
+            let head = c.after.map(|hash| {
+                let fence = w.fences.get(&c.function).copied().unwrap_or(0) as i64;
+                let earlier = match self.heads.get(&id) {
+                    Some(Some((_, _, f))) => *f,
+                    _ => 0,
+                };
+                (hash.0.to_vec(), revision, fence.max(earlier))
+            });
+            self.heads.insert(id, head);
+        }
+        Ok(())
+    }
+
+    fn write(self, tx: &mut postgres::Transaction<'_>, st: &Statements) -> Result<(), StoreError> {
+        if self.revisions.is_empty() {
+            return Ok(());
+        }
+        tx.execute(&st.versions, &[&self.version_hashes, &self.version_bodies])?;
+        tx.execute(
+            &st.commits,
+            &[
+                &self.revisions,
+                &self.times,
+                &self.agent_ids,
+                &self.agent_names,
+                &self.purposes,
+                &self.summaries,
+                &self.ops,
+                &self.request_ids,
+                &self.request_hashes,
+            ],
+        )?;
+        tx.execute(
+            &st.changes,
+            &[
+                &self.change_functions,
+                &self.change_revisions,
+                &self.change_names,
+                &self.change_before,
+                &self.change_after,
+            ],
+        )?;
+        let (mut ids, mut hashes, mut revisions, mut fences, mut deleted) =
+            (vec![], vec![], vec![], vec![], vec![]);
+        for (id, head) in self.heads {
+            match head {
+                Some((hash, revision, fence)) => {
+                    ids.push(id);
+                    hashes.push(hash);
+                    revisions.push(revision);
+                    fences.push(fence);
+                }
+                None => deleted.push(id),
+            }
+        }
+        tx.execute(&st.upsert_heads, &[&ids, &hashes, &revisions, &fences])?;
+        if !deleted.is_empty() {
+            tx.execute(&st.delete_heads, &[&deleted])?;
+        }
+        Ok(())
     }
 }
 
@@ -214,10 +338,11 @@ pub(super) fn write_batch(
     let mut tx = client.transaction()?;
     let mut next_function = None;
     let mut seqs = Vec::new();
+    let mut rows = Rows::default();
     for job in jobs {
         match job {
             Job::Commit { write, .. } => {
-                write_one(&mut tx, st, write)?;
+                rows.add(write)?;
                 next_function = Some(write.next_function_id);
             }
             Job::Event { event: e, .. } => {
@@ -241,6 +366,7 @@ pub(super) fn write_batch(
             }
         }
     }
+    rows.write(&mut tx, st)?;
     if let Some(n) = next_function {
         set_meta(&mut tx, "next_function_id", n as i64)?;
     }
@@ -249,55 +375,6 @@ pub(super) fn write_batch(
     }
     tx.commit()?;
     Ok(seqs)
-}
-
-fn write_one(
-    tx: &mut postgres::Transaction<'_>,
-    st: &Statements,
-    w: &CommitWrite,
-) -> Result<(), StoreError> {
-    let r = &w.record;
-    for f in &w.versions {
-        let (hash, body) = version_row(f);
-        tx.execute(&st.version, &[&&hash.0[..], &body])?;
-    }
-    let revision = r.revision.0 as i64;
-    let ops = encode_ops(&r.ops)?;
-    let request_id = r.request.as_ref().map(|t| t.id.as_str());
-    let request_hash = r.request.as_ref().map(|t| t.hash.0.to_vec());
-    tx.execute(
-        &st.commit,
-        &[
-            &revision,
-            &(r.time_ms as i64),
-            &r.agent_id,
-            &r.agent_name,
-            &r.purpose,
-            &r.summary,
-            &ops,
-            &request_id,
-            &request_hash,
-        ],
-    )?;
-    for c in &r.changes {
-        let id = c.function.0 as i64;
-        let before = c.before.map(|h| h.0.to_vec());
-        let after = c.after.map(|h| h.0.to_vec());
-        tx.execute(
-            &st.change,
-            &[&id, &revision, &c.name.as_str(), &before, &after],
-        )?;
-        match &after {
-            Some(hash) => {
-                let fence = w.fences.get(&c.function).copied().unwrap_or(0) as i64;
-                tx.execute(&st.upsert_head, &[&id, hash, &revision, &fence])?;
-            }
-            None => {
-                tx.execute(&st.delete_head, &[&id])?;
-            }
-        }
-    }
-    Ok(())
 }
 
 pub(super) fn version(
