@@ -65,8 +65,8 @@ use super::agents::AgentId;
 use super::types::{AcquireError, Claim, EndedAgent, FencingToken, Grant, HeldLock, LockTarget};
 use crate::locks::resource::Resource;
 use hash::IdMap;
-use holders::{BelowLease, Hold, KeyLock};
-use keys::{Key, KeyClaim, own_key, parts};
+use holders::{Hold, Intention, KeyLock};
+use keys::{Key, KeyClaim, KeyRef, KeyText, ancestors, own_key, parts};
 
 pub(super) use request::normalise;
 
@@ -99,23 +99,23 @@ struct Waiting {
 
 impl Waiting {
     /// What this request claims on `key`, if it claims it.
-    fn claim_on(&self, key: &Key) -> Option<KeyClaim> {
+    fn claim_on<S: KeyText>(&self, key: &Key<S>) -> Option<KeyClaim> {
         self.keys
-            .binary_search_by(|(k, _)| k.cmp(key))
+            .binary_search_by(|(k, _)| k.partial_cmp(key).expect("keys are totally ordered"))
             .ok()
             .map(|idx| self.keys[idx].1)
     }
 
     /// The target whose own key `key` is, else the first of its targets
     /// whose key path holds `key`.
-    fn target_on(&self, key: &Key) -> &LockTarget {
+    fn target_on(&self, key: KeyRef<'_>) -> &LockTarget {
         self.targets
             .iter()
-            .find(|t| own_key(t) == *key)
+            .find(|t| own_key(t) == key)
             .or_else(|| {
                 self.targets
                     .iter()
-                    .find(|t| parts(t).any(|(k, _)| k == *key))
+                    .find(|t| parts(t).any(|(k, _)| k == key))
             })
             .unwrap_or(&self.targets[0])
     }
@@ -127,7 +127,7 @@ fn merged_keys(targets: &[LockTarget]) -> Vec<(Key, KeyClaim)> {
     for t in targets {
         for (key, claim) in parts(t) {
             merged
-                .entry(key)
+                .entry(key.owned())
                 .and_modify(|c| *c = c.merge(claim))
                 .or_insert(claim);
         }
@@ -207,7 +207,7 @@ impl State {
         self.check_capacities(targets)?;
         if !self.grantable(agent, targets, None, now) {
             for t in targets {
-                self.purge(&own_key(t), now);
+                self.purge(own_key(t), now);
             }
             return Err(AcquireError::Denied(self.denial(agent, targets, None, now)));
         }
@@ -232,8 +232,7 @@ impl State {
         match resources {
             Some(rs) => {
                 for r in rs {
-                    let key = Key::of(r);
-                    if let Some(hold) = self.release_one(agent, &key, now) {
+                    if let Some(hold) = self.release_one(agent, KeyRef::of(r), now) {
                         released.push((hold.target.resource, hold.target.claim));
                     }
                 }
@@ -247,7 +246,7 @@ impl State {
                         .map(|(_, k)| k.clone()),
                 );
                 for key in all {
-                    if let Some(hold) = self.release_one(agent, &key, now) {
+                    if let Some(hold) = self.release_one(agent, key.as_ref(), now) {
                         released.push((hold.target.resource, hold.target.claim));
                     }
                 }
@@ -263,7 +262,7 @@ impl State {
         let held = self.held.remove(&agent).unwrap_or_default();
         let mut released = Vec::new();
         for key in held {
-            if let Some(hold) = self.release_one(agent, &key, now) {
+            if let Some(hold) = self.release_one(agent, key.as_ref(), now) {
                 released.push((hold.target.resource, hold.target.claim));
             }
         }
@@ -324,11 +323,31 @@ impl State {
         self.last_token
     }
 
+    /// The record of `key`, if the table has one.
+    fn lock_at(&self, key: KeyRef<'_>) -> Option<&KeyLock> {
+        self.keys.get(key.find())
+    }
+
+    fn lock_at_mut(&mut self, key: KeyRef<'_>) -> Option<&mut KeyLock> {
+        self.keys.get_mut(key.find())
+    }
+
+    /// The record of `key`, made if the table has none (only then is the
+    /// key cloned into the table).
+    fn lock_or_new(&mut self, key: KeyRef<'_>) -> &mut KeyLock {
+        // Two lookups for a new key, one for a known one: the entry API
+        // would take an owned key, and so clone it, every time.
+        if self.keys.contains_key(key.find()) {
+            return self.keys.get_mut(key.find()).expect("present");
+        }
+        self.keys.entry(key.owned()).or_default()
+    }
+
     /// Keys stay while the table is small, so that locking the same
     /// resources again does not allocate; past a bound, idle ones go.
-    fn drop_if_idle(&mut self, key: &Key) {
-        if self.keys.len() > IDLE_ENTRIES && self.keys.get(key).is_some_and(KeyLock::is_idle) {
-            self.keys.remove(key);
+    fn drop_if_idle(&mut self, key: KeyRef<'_>) {
+        if self.keys.len() > IDLE_ENTRIES && self.lock_at(key).is_some_and(KeyLock::is_idle) {
+            self.keys.remove(key.find());
         }
     }
 
@@ -352,38 +371,34 @@ impl State {
         self.fix_capacities(targets);
         for t in targets {
             let key = own_key(t);
-            self.purge(&key, now);
+            self.purge(key, now);
             if !self.expired.is_empty() {
-                self.expired.remove(&(agent, key.clone()));
+                self.expired.remove(&(agent, key.owned()));
             }
-            let old = self.uninstall(agent, &key);
             let hold = Hold {
                 target: LockTarget {
                     resource: t.resource.clone(),
-                    claim: old
-                        .as_ref()
-                        .map_or(t.claim, |o| o.target.claim.max(t.claim)),
+                    claim: t.claim,
                     module: t.module.clone(),
                     capacity: None,
                 },
                 token,
-                since: old.as_ref().map_or(now.system, |o| o.since),
+                since: now.system,
                 expires,
                 expires_at,
                 purpose: purpose.clone(),
             };
+            let (claim, old) = self.install(agent, key, t, hold);
             locks.push(HeldLock {
                 resource: t.resource.clone(),
-                claim: hold.target.claim,
+                claim,
                 token,
                 granted_at: now.system,
                 expires_at,
             });
             if let Some(p) = previous.as_deref_mut() {
-                p.push((key.clone(), old));
+                p.push((key.owned(), old));
             }
-            let claim = hold.target.claim;
-            self.install(agent, key, hold);
             self.note(
                 events::LockEventKind::Granted,
                 agent,
@@ -400,66 +415,80 @@ impl State {
         Grant { token, locks }
     }
 
-    /// Puts `hold` on its key as the agent's own lock (the agent holds
-    /// none there), and its intention on every ancestor key.
-    fn install(&mut self, agent: AgentId, key: Key, hold: Hold) {
-        self.intend(agent, &hold, true);
-        let lock = self.keys.entry(key.clone()).or_default();
-        lock.holder_mut(agent).own = Some(hold);
-        self.held.entry(agent).or_default().push(key);
+    /// Puts `hold` on its key as the agent's own lock, and its intention
+    /// on every ancestor of `path` (the hold's target, or one on the same
+    /// resource in the same module). A lock the agent held there is
+    /// replaced: the new one keeps the stronger claim and the old one's
+    /// start, and the old one's intentions go. Returns the claim now held
+    /// and the lock replaced.
+    fn install(
+        &mut self,
+        agent: AgentId,
+        key: KeyRef<'_>,
+        path: &LockTarget,
+        mut hold: Hold,
+    ) -> (Claim, Option<Hold>) {
+        let own = &mut self.lock_or_new(key).holder_mut(agent).own;
+        let old = own.take();
+        if let Some(o) = &old {
+            hold.target.claim = o.target.claim.max(hold.target.claim);
+            hold.since = o.since;
+        }
+        let (claim, intention) = (hold.target.claim, hold.intention());
+        *own = Some(hold);
+        self.intend(agent, path, &intention, true);
+        match &old {
+            Some(o) => self.intend(agent, &o.target, &o.intention(), false),
+            None => self.held.entry(agent).or_default().push(key.owned()),
+        }
+        (claim, old)
     }
 
     /// Takes the agent's own lock off its key and its intention off every
     /// ancestor; returns it.
-    fn uninstall(&mut self, agent: AgentId, key: &Key) -> Option<Hold> {
-        let lock = self.keys.get_mut(key)?;
+    fn uninstall(&mut self, agent: AgentId, key: KeyRef<'_>) -> Option<Hold> {
+        let lock = self.lock_at_mut(key)?;
         let idx = lock.holders.iter().position(|h| h.agent == agent)?;
         let hold = lock.holders[idx].own.take()?;
         lock.tidy(agent);
         // The agent's entry stays (empty) until it ends, so that an agent
         // cycling one lock does not allocate on every grant.
         if let Some(list) = self.held.get_mut(&agent)
-            && let Some(pos) = list.iter().position(|k| k == key)
+            && let Some(pos) = list.iter().position(|k| *k == key)
         {
             list.swap_remove(pos);
         }
-        self.intend(agent, &hold, false);
+        self.intend(agent, &hold.target, &hold.intention(), false);
         self.drop_if_idle(key);
         Some(hold)
     }
 
-    /// Adds (or takes away) the intention of `hold` on each of its
-    /// ancestors' keys: its lease end, under its mode.
-    fn intend(&mut self, agent: AgentId, hold: &Hold, add: bool) {
-        let mode = hold.mode() as usize;
-        let lease = BelowLease {
-            token: hold.token,
-            since: hold.since,
-            expires_at: hold.expires_at,
-        };
-        let mut ancestors = parts(&hold.target).peekable();
-        while let Some((key, _)) = ancestors.next() {
-            if ancestors.peek().is_none() {
-                break; // the last part is the own key
-            }
+    /// Adds (or takes away) `intention` on each key above `path`'s.
+    fn intend(&mut self, agent: AgentId, path: &LockTarget, intention: &Intention, add: bool) {
+        let Intention {
+            mode,
+            expires,
+            lease,
+        } = *intention;
+        for (key, _) in ancestors(path) {
             if add {
-                let lock = self.keys.entry(key).or_default();
-                lock.holder_mut(agent).below[mode].add(hold.expires, lease);
-            } else if let Some(lock) = self.keys.get_mut(&key) {
+                let lock = self.lock_or_new(key);
+                lock.holder_mut(agent).below[mode].add(expires, lease);
+            } else if let Some(lock) = self.lock_at_mut(key) {
                 if let Some(h) = lock.holders.iter_mut().find(|h| h.agent == agent) {
-                    h.below[mode].remove(hold.expires);
+                    h.below[mode].remove(expires);
                 }
                 lock.tidy(agent);
-                self.drop_if_idle(&key);
+                self.drop_if_idle(key);
             }
         }
     }
 
     /// Releases the agent's own lock on `key` and forgets its expired
     /// lease there; returns what it held.
-    fn release_one(&mut self, agent: AgentId, key: &Key, now: Now) -> Option<Hold> {
+    fn release_one(&mut self, agent: AgentId, key: KeyRef<'_>, now: Now) -> Option<Hold> {
         if !self.expired.is_empty() {
-            self.expired.remove(&(agent, key.clone()));
+            self.expired.remove(&(agent, key.owned()));
         }
         let hold = self.uninstall(agent, key)?;
         let (resource, claim) = (&hold.target.resource, hold.target.claim);

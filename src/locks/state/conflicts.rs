@@ -77,7 +77,7 @@ impl State {
         let counts = &counts;
         let mut refresh: Option<bool> = None;
         for (key, claim) in parts(target) {
-            let Some((key, lock)) = self.keys.get_key_value(&key) else {
+            let Some((key, lock)) = self.keys.get_key_value(key.find()) else {
                 continue;
             };
             let others = lock
@@ -163,8 +163,7 @@ impl State {
     /// Returns true if and only if `agent` holds `target`'s resource live
     /// with a claim that covers the target's.
     fn refreshes(&self, agent: AgentId, target: &LockTarget, now: Now) -> bool {
-        self.keys
-            .get(&own_key(target))
+        self.lock_at(own_key(target))
             .and_then(|l| l.holder(agent))
             .and_then(|h| h.live_own(now))
             .is_some_and(|h| h.target.claim.covers(target.claim))

@@ -35,7 +35,7 @@ impl State {
     ) -> Result<Admitted, AcquireError> {
         self.check_capacities(targets)?;
         for t in targets {
-            self.purge(&own_key(t), now);
+            self.purge(own_key(t), now);
         }
         let purpose: Option<Arc<str>> = purpose.map(Arc::from);
         if self.grantable(agent, targets, None, now) {
@@ -101,7 +101,7 @@ impl State {
         now: Now,
     ) -> AcquireError {
         for t in targets {
-            self.purge(&own_key(t), now);
+            self.purge(own_key(t), now);
         }
         let denial = self.denial(agent, targets, Some(rid), now);
         self.dequeue(rid);
@@ -117,10 +117,11 @@ impl State {
         self.dequeue(rid);
         if let Some(Settled::Granted { previous, .. }) = self.settled.remove(&rid) {
             for (key, prior) in previous {
-                self.uninstall(agent, &key);
+                self.uninstall(agent, key.as_ref());
                 if let Some(old) = prior {
                     self.expired.remove(&(agent, key.clone()));
-                    self.install(agent, key, old);
+                    let path = old.target.clone();
+                    self.install(agent, key.as_ref(), &path, old);
                 }
             }
         }
@@ -139,7 +140,7 @@ impl State {
                     }
                 }
             }
-            self.drop_if_idle(key);
+            self.drop_if_idle(key.as_ref());
         }
         Some(w)
     }
@@ -154,7 +155,7 @@ impl State {
             let targets = w.targets.clone();
             let agent = w.agent;
             for t in &targets {
-                self.purge(&own_key(t), now);
+                self.purge(own_key(t), now);
             }
             if !self.grantable(agent, &targets, Some(rid), now) {
                 continue;
