@@ -172,6 +172,10 @@ pub(super) struct State {
     /// of); a grant that expires sooner sets `sweep_sooner` to wake it.
     sweep_at: Option<Instant>,
     sweep_sooner: bool,
+    /// No own lock in the table expires before this (`None`: the table
+    /// holds none since the last sweep), so `purge` has nothing to do
+    /// before it. Lowered by every install, set exactly by every sweep.
+    expiry_floor: Option<Instant>,
     /// The recent history, bounded (`state/events.rs`).
     events: events::EventLog,
 }
@@ -190,6 +194,7 @@ impl State {
             next_request: 1,
             sweep_at: None,
             sweep_sooner: false,
+            expiry_floor: None,
             events: events::EventLog::default(),
         }
     }
@@ -332,15 +337,16 @@ impl State {
         self.keys.get_mut(key.find())
     }
 
-    /// The record of `key`, made if the table has none (only then is the
-    /// key cloned into the table).
-    fn lock_or_new(&mut self, key: KeyRef<'_>) -> &mut KeyLock {
-        // Two lookups for a new key, one for a known one: the entry API
-        // would take an owned key, and so clone it, every time.
-        if self.keys.contains_key(key.find()) {
-            return self.keys.get_mut(key.find()).expect("present");
+    /// Calls `f` with the record of `key`, made if the table has none
+    /// (only then is the key cloned into the table). One lookup for a key
+    /// the table has: the entry API would take an owned key, and so clone
+    /// it, every time, and a method returning the record cannot fall back
+    /// to inserting after a failed lookup under today's borrow checker.
+    fn on_lock<R>(&mut self, key: KeyRef<'_>, f: impl FnOnce(&mut KeyLock) -> R) -> R {
+        if let Some(lock) = self.keys.get_mut(key.find()) {
+            return f(lock);
         }
-        self.keys.entry(key.owned()).or_default()
+        f(self.keys.entry(key.owned()).or_default())
     }
 
     /// Keys stay while the table is small, so that locking the same
@@ -428,14 +434,23 @@ impl State {
         path: &LockTarget,
         mut hold: Hold,
     ) -> (Claim, Option<Hold>) {
-        let own = &mut self.lock_or_new(key).holder_mut(agent).own;
-        let old = own.take();
-        if let Some(o) = &old {
-            hold.target.claim = o.target.claim.max(hold.target.claim);
-            hold.since = o.since;
+        let (claim, intention, old) = self.on_lock(key, |lock| {
+            let own = &mut lock.holder_mut(agent).own;
+            let old = own.take();
+            if let Some(o) = &old {
+                hold.target.claim = o.target.claim.max(hold.target.claim);
+                hold.since = o.since;
+            }
+            let (claim, intention) = (hold.target.claim, hold.intention());
+            *own = Some(hold);
+            (claim, intention, old)
+        });
+        if self
+            .expiry_floor
+            .is_none_or(|floor| intention.expires < floor)
+        {
+            self.expiry_floor = Some(intention.expires);
         }
-        let (claim, intention) = (hold.target.claim, hold.intention());
-        *own = Some(hold);
         self.intend(agent, path, &intention, true);
         match &old {
             Some(o) => self.intend(agent, &o.target, &o.intention(), false),
@@ -472,8 +487,9 @@ impl State {
         } = *intention;
         for (key, _) in ancestors(path) {
             if add {
-                let lock = self.lock_or_new(key);
-                lock.holder_mut(agent).below[mode].add(expires, lease);
+                self.on_lock(key, |lock| {
+                    lock.holder_mut(agent).below[mode].add(expires, lease)
+                });
             } else if let Some(lock) = self.lock_at_mut(key) {
                 if let Some(h) = lock.holders.iter_mut().find(|h| h.agent == agent) {
                     h.below[mode].remove(expires);

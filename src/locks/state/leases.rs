@@ -34,12 +34,16 @@ impl State {
             .min();
         self.sweep_at = next;
         self.sweep_sooner = false;
+        self.expiry_floor = next;
         next
     }
 
     /// Drops the expired own locks on `key`, remembering their leases as
     /// expired, and their intentions on the keys above.
     pub(super) fn purge(&mut self, key: KeyRef<'_>, now: Now) {
+        if self.expiry_floor.is_none_or(|floor| now.instant < floor) {
+            return; // nothing in the table has expired
+        }
         let Some(lock) = self.lock_at(key).filter(|l| l.has_expired(now)) else {
             return;
         };
