@@ -512,7 +512,7 @@ pub(in crate::locks) struct Parts<'t> {
 impl<'t> Iterator for Parts<'t> {
     type Item = (KeyRef<'t>, KeyClaim);
 
-    #[inline]
+    #[inline(always)]
     fn next(&mut self) -> Option<(KeyRef<'t>, KeyClaim)> {
         let claim = self.target.claim;
         if self.stage == Stage::Ancestors {
