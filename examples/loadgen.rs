@@ -25,7 +25,11 @@
 //!    `release_locks` p50 on that same connection, and lock call / floor.
 //!    A server whose sockets lack `TCP_NODELAY` shows 40 ms here (Nagle's
 //!    algorithm waiting for the client's delayed ACK), which clients that
-//!    open a connection per call never see.
+//!    open a connection per call never see;
+//! 5. what watching costs: the mixed load on 8 sessions alone and with the
+//!    page's stream open and ten subscribed sessions, alternated twice,
+//!    the throughput ratio, and the server's CPU time over 3 idle seconds
+//!    with all of them still watching.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
@@ -146,6 +150,17 @@ impl Child {
             url: format!("http://{addr}/mcp"),
             process,
         })
+    }
+
+    /// User and system CPU time of the server process so far, in ms.
+    fn cpu_ms(&self) -> anyhow::Result<u64> {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.process.id()))?;
+        // Fields after the command's closing parenthesis; utime and stime
+        // are the 14th and 15th of the line, in clock ticks (100 a second).
+        let rest = stat.rsplit_once(')').context("a /proc/PID/stat line")?.1;
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let ticks: u64 = fields[11].parse::<u64>()? + fields[12].parse::<u64>()?;
+        Ok(ticks * 10)
     }
 
     /// Resident memory of the server process, in KiB.
@@ -292,6 +307,168 @@ impl Rng {
 }
 
 /// One session's loop in a mixed run, bounded by `deadline` and a count.
+/// Every session of `sessions` runs `mixed` for `seconds`; the merged
+/// stats and the seconds it took.
+async fn mixed_run(
+    sessions: &[Arc<Session>],
+    hot: usize,
+    seconds: f64,
+) -> anyhow::Result<(Stats, f64)> {
+    let start = Instant::now();
+    let deadline = start + Duration::from_secs_f64(seconds);
+    let tasks: Vec<_> = sessions
+        .iter()
+        .enumerate()
+        .map(|(k, s)| {
+            tokio::spawn(mixed(
+                s.clone(),
+                0x9e37_79b9 * (k as u64 + 1),
+                hot,
+                deadline,
+            ))
+        })
+        .collect();
+    let mut stats = Stats::default();
+    for t in tasks {
+        stats.merge(t.await??);
+    }
+    Ok((stats, start.elapsed().as_secs_f64()))
+}
+
+/// The page's stream and ten subscribed sessions, for as long as it lives.
+struct Watchers {
+    page: tokio::task::JoinHandle<()>,
+    frames: Arc<std::sync::atomic::AtomicUsize>,
+    subscribers: Vec<Session>,
+}
+
+/// Subscribers subscribe to a hot function each, to what they read and to
+/// their locks, so each edit of a hot function notifies some of them.
+const N_SUBSCRIBERS: usize = 10;
+
+impl Watchers {
+    async fn open(url: &str, addr: &str, hot: usize) -> anyhow::Result<Watchers> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut tcp = tokio::net::TcpStream::connect(addr).await?;
+        tcp.write_all(
+            format!(
+                "GET /api/stream HTTP/1.1\r\nHost: {addr}\r\nAccept: text/event-stream\r\n\r\n"
+            )
+            .as_bytes(),
+        )
+        .await?;
+        let frames = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = frames.clone();
+        let page = tokio::spawn(async move {
+            let mut buf = vec![0u8; 64 * 1024];
+            let needle = b"event: view";
+            while let Ok(n) = tcp.read(&mut buf).await {
+                if n == 0 {
+                    return;
+                }
+                let k = buf[..n]
+                    .windows(needle.len())
+                    .filter(|w| w == needle)
+                    .count();
+                counted.fetch_add(k, std::sync::atomic::Ordering::Relaxed);
+            }
+        });
+        let mut subscribers = Vec::with_capacity(N_SUBSCRIBERS);
+        for k in 0..N_SUBSCRIBERS {
+            let s = connect(url, format!("watcher{k}")).await?;
+            for uri in [
+                format!("cograph://function/load::hot{}", k % hot),
+                "cograph://reads".to_string(),
+                "cograph://locks/mine".to_string(),
+            ] {
+                // Sessions speak the legacy resources/subscribe, as the
+                // hosts that keep protocol sessions do.
+                #[allow(deprecated)]
+                s.subscribe(rmcp::model::SubscribeRequestParams::new(uri))
+                    .await?;
+            }
+            subscribers.push(s);
+        }
+        Ok(Watchers {
+            page,
+            frames,
+            subscribers,
+        })
+    }
+
+    fn frames(&self) -> usize {
+        self.frames.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    async fn close(self) {
+        self.page.abort();
+        for s in self.subscribers {
+            let _ = s.cancel().await;
+        }
+    }
+}
+
+/// Section 5: the mixed load on 8 sessions without watchers and with the
+/// page's stream open and ten subscribers, alternated twice so a noisy
+/// neighbour moves both; then the server's CPU time over 3 idle seconds
+/// with everyone still watching.
+async fn watching_cost(
+    child: &Child,
+    addr: &str,
+    sessions: &[Arc<Session>],
+    hot: usize,
+    seconds: f64,
+) -> anyhow::Result<()> {
+    println!(
+        "\n## Watching: {} sessions of mixed load, without watchers and with the page's stream and {N_SUBSCRIBERS} subscribers, alternated",
+        sessions.len()
+    );
+    println!(
+        "{:<10} {:>9} {:>12} {:>12} {:>8}",
+        "run", "calls/s", "get p50 µs", "edit p50 µs", "frames"
+    );
+    let mut rates = [0.0f64; 2];
+    for round in 0..2 {
+        for (side, watched) in [false, true].into_iter().enumerate() {
+            let watchers = match watched {
+                true => Some(Watchers::open(&child.url, addr, hot).await?),
+                false => None,
+            };
+            let (stats, elapsed) = mixed_run(sessions, hot, seconds).await?;
+            let total: usize = stats.tools.values().map(|s| s.latencies.len()).sum();
+            let rate = total as f64 / elapsed;
+            rates[side] += rate;
+            let frames = watchers.as_ref().map_or(0, Watchers::frames);
+            println!(
+                "{:<10} {rate:>9.0} {:>12.1} {:>12.1} {:>8}",
+                format!("{}{}", if watched { "watched" } else { "alone" }, round + 1),
+                us(stats.p("get_function", 0.5)),
+                us(stats.p("propose_edit", 0.5)),
+                frames
+            );
+            if let Some(w) = watchers {
+                w.close().await;
+            }
+        }
+    }
+    println!(
+        "throughput watched / alone = {:.3} (target: within 5%)",
+        rates[1] / rates[0]
+    );
+    let watchers = Watchers::open(&child.url, addr, hot).await?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (cpu0, frames0) = (child.cpu_ms()?, watchers.frames());
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (cpu1, frames1) = (child.cpu_ms()?, watchers.frames());
+    println!(
+        "idle 3 s with the page open and {N_SUBSCRIBERS} subscribers: server CPU {} ms, {} frames pushed",
+        cpu1 - cpu0,
+        frames1 - frames0
+    );
+    watchers.close().await;
+    Ok(())
+}
+
 async fn mixed(
     session: Arc<Session>,
     seed: u64,
@@ -435,25 +612,7 @@ async fn drive(args: Args) -> anyhow::Result<()> {
 
     // 3. Mixed load.
     for &n in &args.sessions {
-        let start = Instant::now();
-        let deadline = start + Duration::from_secs_f64(args.seconds);
-        let tasks: Vec<_> = sessions[..n]
-            .iter()
-            .enumerate()
-            .map(|(k, s)| {
-                tokio::spawn(mixed(
-                    s.clone(),
-                    0x9e37_79b9 * (k as u64 + 1),
-                    args.hot,
-                    deadline,
-                ))
-            })
-            .collect();
-        let mut stats = Stats::default();
-        for t in tasks {
-            stats.merge(t.await??);
-        }
-        let elapsed = start.elapsed().as_secs_f64();
+        let (stats, elapsed) = mixed_run(&sessions[..n], args.hot, args.seconds).await?;
         let total: usize = stats.tools.values().map(|s| s.latencies.len()).sum();
         println!(
             "\n## {n} session(s), {} hot functions, {elapsed:.1} s: {total} calls, {:.0} calls/s",
@@ -486,6 +645,9 @@ async fn drive(args: Args) -> anyhow::Result<()> {
         .context("the child's url")?
         .to_string();
     keepalive(&addr, args.seconds.max(1.0)).await?;
+
+    // 5. What watching costs.
+    watching_cost(&child, &addr, &sessions[..8], args.hot, args.seconds).await?;
 
     // The program is still whole after the runs.
     let (_, verified) = call(&setup, &mut Stats::default(), "verify_all", json!({})).await?;

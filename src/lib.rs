@@ -22,6 +22,7 @@
 
 pub mod eval;
 pub mod graph;
+pub mod histogram;
 pub mod locks;
 pub mod mcp;
 pub mod service;

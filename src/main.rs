@@ -27,6 +27,7 @@ use cograph::store::StoreReader;
 
 mod cli_guard;
 mod cli_shell;
+mod cli_watch;
 mod program_files;
 
 use program_files::{read_program, report_diagnostics, run_function};
@@ -102,6 +103,9 @@ enum Command {
         data: PathBuf,
         #[arg(long)]
         token_file: Option<PathBuf>,
+        /// Stay, redrawing live: agents, locks and queues, commits, events.
+        #[arg(long)]
+        watch: bool,
     },
     /// Show the commit log, newest first.
     Log {
@@ -304,7 +308,22 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             rt.shutdown_timeout(Duration::from_millis(100));
             result.map(|()| ExitCode::SUCCESS)
         }
-        Command::Status { data, token_file } => status(&data, read_token(token_file.as_deref())?),
+        Command::Status {
+            data,
+            token_file,
+            watch: false,
+        } => status(&data, read_token(token_file.as_deref())?),
+        Command::Status {
+            data,
+            token_file,
+            watch: true,
+        } => {
+            let Some(info) = HubInfo::read(&data) else {
+                bail!("no hub is running for {}", data.display());
+            };
+            cli_watch::watch(&info.http, read_token(token_file.as_deref())?.as_deref())?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Log { data, limit } => {
             let reader = StoreReader::open(&data)?;
             // Commits newest first, with the operator events among them by

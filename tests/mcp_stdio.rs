@@ -238,3 +238,43 @@ async fn root_mcp_json_starts_a_working_server() {
     client.cancel().await.unwrap();
     assert!(project.path().join(".cograph").join("hub.json").exists());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stdio_subscriber_hears_a_change_made_through_another_process() {
+    let dir = tempfile::tempdir().unwrap();
+    let _hub = HubGuard(dir.path().to_path_buf());
+    let data = dir.path().to_str().unwrap();
+    let args = ["stdio", "--data", data];
+    let (alice, bob) = tokio::join!(spawn(&args), spawn(&args));
+    ok(&call(
+        &alice,
+        "propose_edit",
+        json!({"ops": [{"create_function": {"text": common::F}}]}),
+    )
+    .await);
+    #[allow(deprecated)] // stdio sessions speak the legacy subscribe
+    alice
+        .subscribe(rmcp::model::SubscribeRequestParams::new(
+            "cograph://function/demo::f",
+        ))
+        .await
+        .unwrap();
+    let f = ok(&call(&bob, "get_function", json!({"function": "demo::f"})).await);
+    ok(&call(
+        &bob,
+        "propose_edit",
+        json!({"ops": [{"set_op": {"function": "demo::f", "node": "%1", "op": "const 9"}}],
+               "base": {"demo::f": f["hash"]}}),
+    )
+    .await);
+    eventually("alice hears of bob's change over stdio", async || {
+        alice
+            .service()
+            .updated
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|u| u == "cograph://function/demo::f")
+    })
+    .await;
+}

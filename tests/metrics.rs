@@ -8,7 +8,6 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use common::raw::Raw;
 use common::*;
 use serde_json::json;
 
@@ -33,14 +32,7 @@ async fn scrape(server: &Server) -> Samples {
 }
 
 async fn get(server: &Server, target: &str, extra: &[(&str, &str)]) -> common::raw::Response {
-    let headers: Vec<(String, String)> = extra
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    Raw::connect(&server.addr.to_string())
-        .await
-        .exchange("GET", target, &headers, "")
-        .await
+    common::raw::once(&server.addr.to_string(), "GET", target, extra, "").await
 }
 
 fn delta(before: &Samples, after: &Samples, sample: &str) -> f64 {
@@ -121,6 +113,8 @@ async fn a_known_sequence_of_calls_moves_each_counter_by_the_expected_amount() {
         ("cograph_lock_wait_seconds_count".into(), 3.0),
         ("cograph_commits_total".into(), 1.0),
         ("cograph_commit_duration_seconds_count".into(), 1.0),
+        // One commit, so one group written durably.
+        ("cograph_store_fsync_duration_seconds_count".into(), 1.0),
         ("cograph_conflicts_total{outcome=\"refused\"}".into(), 1.0),
         ("cograph_conflicts_total{outcome=\"merged\"}".into(), 0.0),
         ("cograph_verification_failures_total".into(), 1.0),

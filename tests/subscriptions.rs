@@ -337,3 +337,19 @@ async fn the_lock_table_resource_keeps_the_recent_lock_events() {
         .collect();
     assert!(seqs.windows(2).all(|w| w[0] < w[1]), "in order: {seqs:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscriber_with_an_http_session_hears_when_its_function_changes() {
+    let s = Server::start().await;
+    let alice = s.http_session().await;
+    let bob = s.http_session().await;
+    subscribe(&alice, "cograph://function/demo::f").await;
+    read(&bob, "demo::f").await;
+    ok(&call(&bob, "propose_edit", set("demo::f", "%1", "const 7")).await);
+    hears(&alice, "cograph://function/demo::f").await;
+    assert!(
+        updates(&bob).is_empty(),
+        "bob subscribed to nothing: {:?}",
+        updates(&bob)
+    );
+}

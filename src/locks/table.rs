@@ -302,6 +302,12 @@ impl LockTable {
         self.lock_state().events_since(after, limit)
     }
 
+    /// Changes whenever a lock event (grant, release, expiry, break,
+    /// deadlock refusal) is logged.
+    pub fn lock_changes(&self) -> watch::Receiver<u64> {
+        self.lock_state().event_watch()
+    }
+
     /// Changes whenever a request joins a queue.
     pub fn queue_changes(&self) -> watch::Receiver<u64> {
         self.queued.subscribe()

@@ -101,6 +101,7 @@ pub fn router(hub: Arc<Hub>, config: HttpConfig, shutdown: CancellationToken) ->
         sessions.clone(),
         http,
     );
+    let page = super::web::routes(hub.clone());
     let state = AppState {
         hub,
         config: Arc::new(config),
@@ -115,8 +116,9 @@ pub fn router(hub: Arc<Hub>, config: HttpConfig, shutdown: CancellationToken) ->
             axum::routing::any_service(mcp)
                 .layer(middleware::from_fn_with_state(sessions, end_session)),
         )
-        .layer(middleware::from_fn_with_state(state.clone(), guard))
-        .with_state(state)
+        .with_state(state.clone())
+        .merge(page)
+        .layer(middleware::from_fn_with_state(state, guard))
 }
 
 /// Serves until `shutdown` fires.
@@ -196,7 +198,9 @@ async fn guard(State(state): State<AppState>, request: Request, next: Next) -> R
                 .into_response();
         }
     }
+    // The page's assets hold no data: the page asks for the token itself.
     if request.uri().path() != "/healthz"
+        && !super::web::is_asset(request.uri().path())
         && let Some(token) = &state.config.token
         && !bearer_matches(headers, token)
     {

@@ -33,3 +33,4 @@ pub mod http;
 pub mod hub;
 pub mod schemas;
 pub mod sessions;
+pub mod web;

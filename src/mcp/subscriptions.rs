@@ -92,6 +92,10 @@ struct Seen {
     behind: BTreeSet<(AgentId, String)>,
 }
 
+/// Changes closer together than this make one wake-up of a subscription;
+/// a notification comes at most this much later.
+const COALESCE: std::time::Duration = std::time::Duration::from_millis(10);
+
 fn stale_reads(hub: &Hub, agent: Option<AgentId>, program: &Program) -> BTreeSet<FunctionId> {
     let Some(agent) = agent else {
         return BTreeSet::new();
@@ -136,6 +140,14 @@ pub(crate) async fn forward<U, S, Fut>(
     let mut revisions = hub.revisions();
     let mut queued = hub.queue_changes();
     let program = hub.snapshot();
+    // What a wake-up looks at is only what some subscription is about:
+    // the agent's reads for `reads`, the queues behind it for `locks/mine`
+    // (which takes the lock table's mutex).
+    let wants = |which: fn(&Uri) -> bool| {
+        uris()
+            .iter()
+            .any(|u| Uri::parse(u).as_ref().is_some_and(which))
+    };
     let mut seen = Seen {
         stale_reads: stale_reads(&hub, agent, &program),
         behind: behind(&hub, agent),
@@ -147,10 +159,22 @@ pub(crate) async fn forward<U, S, Fut>(
             changed = revisions.changed() => if changed.is_err() { return },
             changed = queued.changed() => if changed.is_err() { return },
         }
+        // A burst of commits or queue joins makes one wake-up.
+        tokio::time::sleep(COALESCE).await;
+        revisions.mark_unchanged();
+        queued.mark_unchanged();
         let program = hub.snapshot();
         let now = Seen {
-            stale_reads: stale_reads(&hub, agent, &program),
-            behind: behind(&hub, agent),
+            stale_reads: if wants(|u| matches!(u, Uri::Reads)) {
+                stale_reads(&hub, agent, &program)
+            } else {
+                BTreeSet::new()
+            },
+            behind: if wants(|u| matches!(u, Uri::Mine)) {
+                behind(&hub, agent)
+            } else {
+                BTreeSet::new()
+            },
             program,
         };
         let mut due: BTreeSet<String> = BTreeSet::new();

@@ -52,9 +52,13 @@ impl Hub {
         if self.agents.n_stateless() >= cap {
             super::reap_idle_agents(self);
         }
-        self.agents
-            .register_stateless_within(name, purpose, cap)
-            .ok_or(ServiceError::TooManyAgents { cap })
+        let registered = self
+            .agents
+            .register_stateless_within(name.clone(), purpose, cap)
+            .ok_or(ServiceError::TooManyAgents { cap })?;
+        self.feed
+            .push(Some(registered.0), name, super::feed::FeedKind::AgentJoined);
+        Ok(registered)
     }
 
     /// The secret handle an agent passes as `session` (or a script as
@@ -76,7 +80,15 @@ impl Hub {
         name: Option<String>,
         purpose: Option<Option<String>>,
     ) -> Option<AgentInfo> {
-        self.agents.update(id, name, purpose)
+        let updated = self.agents.update(id, name, purpose);
+        if let Some(info) = &updated {
+            self.feed.push(
+                Some(id),
+                info.name.clone(),
+                super::feed::FeedKind::AgentUpdated,
+            );
+        }
+        updated
     }
 
     /// Marks a call in flight for the agent until the guard drops: an agent
@@ -148,6 +160,10 @@ impl Hub {
     }
 
     /// Changes whenever a lock request joins a queue.
+    pub fn lock_changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.locks.lock_changes()
+    }
+
     pub fn queue_changes(&self) -> tokio::sync::watch::Receiver<u64> {
         self.locks.queue_changes()
     }

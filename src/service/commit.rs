@@ -85,18 +85,7 @@ impl Hub {
         let result = self
             .propose_within(agent, request, self.config.max_ops)
             .await;
-        match &result {
-            Ok(out) if out.revision.is_some() && !out.dry_run && !out.repeated => {
-                let n_merged = out.functions.iter().filter(|f| f.merged).count();
-                self.metrics.commit(started.elapsed(), n_merged);
-            }
-            Err(ServiceError::Conflict { conflicts }) => {
-                self.metrics.conflicts_refused(conflicts.len());
-            }
-            Err(ServiceError::TooManyConflicts { .. }) => self.metrics.conflicts_refused(1),
-            Err(ServiceError::VerificationFailed { .. }) => self.metrics.verification_failure(),
-            _ => {}
-        }
+        self.observe_commit(agent, started.elapsed(), &result);
         result
     }
 

@@ -132,6 +132,7 @@ impl Hub {
             Err(e) => LockOutcome::of(e),
         };
         self.metrics.lock_request(&counted, outcome);
+        self.feed_refusal(agent, &program, &counted, outcome);
         let grant = result?;
         if !self.agents.contains(agent) {
             // The agent ended while this call was in flight: nobody could

@@ -19,11 +19,13 @@
 mod access;
 mod commit;
 pub mod error;
+pub mod feed;
 mod fencing;
 mod guard;
 mod import;
 mod locking;
 pub mod metrics;
+mod observe;
 mod operator;
 mod proposal;
 mod reads;
@@ -153,6 +155,7 @@ pub struct Hub {
     /// Why the hub must stop (a store failure or a poisoned mutex), once.
     fatal: watch::Sender<Option<String>>,
     metrics: metrics::Metrics,
+    feed: feed::Feed,
     shutdown: CancellationToken,
     tasks: Mutex<Vec<JoinHandle<()>>>,
 }
@@ -224,6 +227,7 @@ impl Hub {
             lock_requests: DashMap::new(),
             fatal: watch::channel(None).0,
             metrics: metrics::Metrics::default(),
+            feed: feed::Feed::default(),
             shutdown: CancellationToken::new(),
             tasks: Mutex::new(Vec::new()),
             config,
@@ -267,6 +271,16 @@ impl Hub {
         &self.metrics
     }
 
+    /// Cancelled when the hub shuts down.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    /// What happened lately (commits, conflicts, refusals, agents).
+    pub fn feed(&self) -> &feed::Feed {
+        &self.feed
+    }
+
     /// The metrics in Prometheus's text form, with the gauges read now.
     pub fn metrics_text(&self) -> String {
         let gauges = metrics::Gauges {
@@ -275,7 +289,7 @@ impl Hub {
             agents: self.agents.list().iter().map(|a| a.transport).collect(),
             revision: self.snapshot().revision().0,
         };
-        self.metrics.render(&gauges)
+        self.metrics.render(&gauges, self.store.write_durations())
     }
 
     pub fn store(&self) -> &Store {
@@ -335,6 +349,8 @@ impl Hub {
     pub fn connect(self: &Arc<Self>, name: &str, transport: Transport) -> AgentSession {
         let id = self.agents.register(name.to_string(), None, transport);
         tracing::info!(agent = %id, name, ?transport, "agent connected");
+        self.feed
+            .push(Some(id), name.to_string(), feed::FeedKind::AgentJoined);
         AgentSession {
             hub: self.clone(),
             id,
@@ -369,6 +385,8 @@ impl Hub {
         self.agent_state.remove(&agent);
         self.lock_requests.remove(&agent);
         if let Some(info) = info {
+            self.feed
+                .push(Some(agent), info.name.clone(), feed::FeedKind::AgentLeft);
             tracing::info!(
                 agent = %agent,
                 name = %info.name,

@@ -267,6 +267,18 @@ impl Hub {
             .record_event(event.clone())
             .await
             .map_err(|_| StoreError::Poisoned("the store writer stopped".into()))??;
+        self.feed.push(
+            event.agent_id.parse().ok(),
+            event.agent_name.clone(),
+            super::feed::FeedKind::Operator {
+                action: format!(
+                    "{} by {}: {}",
+                    event.action.as_str(),
+                    event.operator,
+                    event.detail
+                ),
+            },
+        );
         Ok(ActionReport {
             seq,
             event: OperatorEvent { seq, ..event },

@@ -34,6 +34,43 @@ pub fn rfc3339_ms(ms: u64) -> String {
     )
 }
 
+/// The inverse of `rfc3339`: `2026-11-24T09:15:02.123Z` (milliseconds
+/// optional, UTC only), or `None`.
+pub fn parse_rfc3339(text: &str) -> Option<SystemTime> {
+    let b = text.as_bytes();
+    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || !text.ends_with('Z') {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| text.get(r)?.parse::<i64>().ok();
+    let (y, m, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (hh, mm, ss) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    let ms = match &text[19..text.len() - 1] {
+        "" => 0,
+        frac => {
+            let digits = frac.strip_prefix('.')?;
+            if digits.len() != 3 {
+                return None;
+            }
+            digits.parse::<i64>().ok()?
+        }
+    };
+    if !(1..=12).contains(&m) || !(1..=31).contains(&d) || hh > 23 || mm > 59 || ss > 60 {
+        return None;
+    }
+    // Days since 1970-01-01 from a civil date (Howard Hinnant's algorithm).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let total_ms = ((days * 86_400 + hh * 3600 + mm * 60 + ss) * 1000) + ms;
+    u64::try_from(total_ms)
+        .ok()
+        .map(|ms| UNIX_EPOCH + std::time::Duration::from_millis(ms))
+}
+
 /// A duration as an operator writes it: a number and a unit, `ms`, `s`,
 /// `m` or `h` (`500ms`, `90s`, `30m`, `2h`); a bare number is seconds.
 pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
@@ -77,5 +114,28 @@ mod tests {
         assert_eq!(rfc3339_ms(1_795_511_702_123), "2026-11-24T09:15:02.123Z");
         let t = UNIX_EPOCH + std::time::Duration::from_millis(1_795_511_702_123);
         assert_eq!(rfc3339(t), "2026-11-24T09:15:02.123Z");
+    }
+
+    #[test]
+    fn rfc3339_parses_back_what_it_writes_and_refuses_junk() {
+        for ms in [0, 951_782_400_000, 1_795_511_702_123, 4_102_444_799_999] {
+            assert_eq!(
+                parse_rfc3339(&rfc3339_ms(ms)),
+                Some(UNIX_EPOCH + std::time::Duration::from_millis(ms))
+            );
+        }
+        assert_eq!(
+            parse_rfc3339("2026-11-24T09:15:02Z"),
+            parse_rfc3339("2026-11-24T09:15:02.000Z")
+        );
+        for bad in [
+            "",
+            "2026-11-24",
+            "2026-13-01T00:00:00Z",
+            "2026-11-24T09:15:02.1Z",
+            "2026-11-24T09:15:02+01:00",
+        ] {
+            assert_eq!(parse_rfc3339(bad), None, "{bad}");
+        }
     }
 }

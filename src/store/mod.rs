@@ -44,6 +44,7 @@ use crate::graph::{
     ContentHash, EditOp, Function, FunctionEntry, FunctionId, Program, QualifiedName, Revision,
     decode_function, function_hash,
 };
+use crate::histogram::Histogram;
 
 pub use events::{OperatorAction, OperatorEvent};
 pub use failpoint::{FAILPOINT_ENV, Failpoint};
@@ -189,6 +190,9 @@ pub struct Store {
     writer: Mutex<Option<JoinHandle<()>>>,
     reader: Mutex<Connection>,
     fatal: watch::Receiver<Option<String>>,
+    /// How long each group's durable write took (its transaction, whose
+    /// commit is the fsync).
+    writes: Arc<Histogram>,
     /// Held for the store's lifetime: the OS releases it if the process
     /// dies, so a crashed owner never locks the directory forever.
     _lock: File,
@@ -246,9 +250,11 @@ impl Store {
 
         let (tx, rx) = mpsc::channel::<Job>();
         let (fatal_tx, fatal_rx) = watch::channel(None);
+        let writes = Arc::new(Histogram::default());
+        let timed = writes.clone();
         let writer = std::thread::Builder::new()
             .name("cograph-store-writer".into())
-            .spawn(move || writer_loop(conn, rx, fatal_tx, failpoint))
+            .spawn(move || writer_loop(conn, rx, fatal_tx, failpoint, &timed))
             .map_err(|source| StoreError::Dir {
                 path: dir.to_path_buf(),
                 cause: source,
@@ -260,6 +266,7 @@ impl Store {
                 writer: Mutex::new(Some(writer)),
                 reader: Mutex::new(reader),
                 fatal: fatal_rx,
+                writes,
                 _lock: lock,
             },
             recovered,
@@ -302,6 +309,11 @@ impl Store {
     /// Fires with a message when a write fails; the server must stop.
     pub fn fatal(&self) -> watch::Receiver<Option<String>> {
         self.fatal.clone()
+    }
+
+    /// The durations of the store's durable writes, one per group commit.
+    pub fn write_durations(&self) -> &Histogram {
+        &self.writes
     }
 
     /// Stops the writer after it has written everything queued.
@@ -540,6 +552,7 @@ fn writer_loop(
     jobs: mpsc::Receiver<Job>,
     fatal: watch::Sender<Option<String>>,
     failpoint: Failpoint,
+    writes: &Histogram,
 ) {
     let mut poisoned: Option<String> = None;
     let mut n_batches: u64 = 0;
@@ -561,7 +574,9 @@ fn writer_loop(
             .fails_batch(n_batches)
             .then(failpoint::injected_write_error);
         n_batches += 1;
+        let started = std::time::Instant::now();
         let result = schema::write_batch(&mut conn, &batch, inject);
+        writes.observe(started.elapsed());
         match result {
             Ok(seqs) => {
                 let mut seqs = seqs.into_iter();

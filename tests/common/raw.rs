@@ -60,6 +60,25 @@ pub fn tool_call(id: u64, tool: &str, args: serde_json::Value) -> String {
 
 pub const INITIALIZE: &str = r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}"#;
 
+/// One request on a connection of its own, its response read to the end;
+/// `extra` headers beside `Host` and `Content-Length`.
+pub async fn once(
+    addr: &str,
+    method: &str,
+    target: &str,
+    extra: &[(&str, &str)],
+    body: &str,
+) -> Response {
+    let headers: Vec<(String, String)> = extra
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    Raw::connect(addr)
+        .await
+        .exchange(method, target, &headers, body)
+        .await
+}
+
 impl Raw {
     pub async fn connect(addr: &str) -> Raw {
         let stream = TcpStream::connect(addr).await.unwrap();

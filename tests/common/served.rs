@@ -81,8 +81,21 @@ impl Served {
     /// Starts `cograph ARGS --data DIR` as the shell agent `agent`, for a
     /// command that waits; `finish` collects it.
     pub fn spawn_as(&self, agent: &str, args: &[&str]) -> Child {
-        command(args, self.data())
-            .env("COGRAPH_AGENT", agent)
+        self.spawn_with(args, Some(agent))
+    }
+
+    /// Starts `cograph ARGS --data DIR`, as nobody's agent, with its
+    /// output piped.
+    pub fn spawn(&self, args: &[&str]) -> Child {
+        self.spawn_with(args, None)
+    }
+
+    fn spawn_with(&self, args: &[&str], agent: Option<&str>) -> Child {
+        let mut command = command(args, self.data());
+        if let Some(agent) = agent {
+            command.env("COGRAPH_AGENT", agent);
+        }
+        command
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()

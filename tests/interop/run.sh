@@ -12,7 +12,9 @@
 #   which must report no error or warning) and a tools/call over HTTP and
 #   stdio;
 # - the official conformance suite, every scenario that applies to a server
-#   without the suite's fixture tools.
+#   without the suite's fixture tools;
+# - the live page (page.mjs) in Debian's headless Chromium, driven by
+#   playwright-core while agents act through the TypeScript SDK.
 #
 # Installs its clients on first use (npm packages with Node 22 from the npm
 # package `node`, and a Python venv), pinned in package.json,
@@ -25,7 +27,8 @@ cd "$here"
 log() { printf -- '--- %s\n' "$*"; }
 
 if [ ! -x node_modules/.bin/node ] || [ ! -x node_modules/.bin/conformance ] \
-    || [ ! -f node_modules/@modelcontextprotocol/sdk/package.json ]; then
+    || [ ! -f node_modules/@modelcontextprotocol/sdk/package.json ] \
+    || [ ! -f node_modules/playwright-core/package.json ]; then
     log "installing npm packages (Node 22, TypeScript SDK, MCP Inspector, conformance suite)"
     # Retried: a registry hiccup should not fail the suite.
     for attempt in 1 2 3; do
@@ -55,6 +58,7 @@ bin="$root/target/release/cograph"
 work="$(mktemp -d)"
 server_pid=""
 cleanup() {
+    if [ -n "${page_pid:-}" ]; then kill "$page_pid" 2>/dev/null || true; fi
     if [ -n "$server_pid" ]; then kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; fi
     # Hubs started by `cograph stdio` exit when idle; stop them now.
     for info in "$work"/*/hub.json; do
@@ -64,16 +68,24 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# Starts `cograph serve` on DATA, logging to LOG, on an ephemeral port;
+# sets started_pid and started_addr.
+start_serve() {
+    COGRAPH_LOG=warn "$bin" serve --listen 127.0.0.1:0 --data "$1" 2>"$2" &
+    started_pid=$!
+    for _ in $(seq 1 100); do
+        [ -f "$1/hub.json" ] && break
+        sleep 0.1
+    done
+    started_addr="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["http"])' "$1/hub.json")"
+}
+
 log "starting cograph serve on 127.0.0.1 (ephemeral port)"
 data="$work/data"
 COGRAPH_LOG=warn "$bin" import "$root/examples/programs/geometry.cg" --data "$data" >/dev/null
-COGRAPH_LOG=warn "$bin" serve --listen 127.0.0.1:0 --data "$data" 2>"$work/serve.log" &
-server_pid=$!
-for _ in $(seq 1 100); do
-    [ -f "$data/hub.json" ] && break
-    sleep 0.1
-done
-addr="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["http"])' "$data/hub.json")"
+start_serve "$data" "$work/serve.log"
+server_pid="$started_pid"
+addr="$started_addr"
 url="http://$addr/mcp"
 curl -fsS "http://$addr/healthz" >/dev/null
 log "serving $url"
@@ -151,6 +163,23 @@ else
     printf '%s\n' "$out" | grep -E 'FAILURE|Passed:' >&2
     fail "conformance server-stateless: unexpected failures: ${unexpected:-none}; $n_success passed"
 fi
+
+# The live page in Debian's headless Chromium (playwright-core drives it),
+# on a hub of its own so that the agents it shows are the test's. Its
+# screenshots stay in target/page-screenshots for a person to look at.
+log "the page in headless Chromium"
+start_serve "$work/page-data" "$work/page-serve.log"
+page_pid="$started_pid"
+page_addr="$started_addr"
+if out="$(timeout 180 node page.mjs "http://$page_addr" "$root/target/page-screenshots" 2>&1)"; then
+    log "$(printf '%s' "$out" | tail -1)"
+else
+    printf '%s\n' "$out" >&2
+    tail -20 "$work/page-serve.log" >&2
+    fail "the page in Chromium"
+fi
+kill "$page_pid" 2>/dev/null || true
+wait "$page_pid" 2>/dev/null || true
 
 if [ "$failures" -gt 0 ]; then
     echo "server log:" >&2

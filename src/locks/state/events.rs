@@ -10,6 +10,8 @@
 use std::collections::VecDeque;
 use std::time::{Duration, SystemTime};
 
+use tokio::sync::watch;
+
 use super::{Now, State};
 use crate::locks::agents::AgentId;
 use crate::locks::resource::Resource;
@@ -60,16 +62,32 @@ pub struct LockEvent {
 }
 
 /// The log itself.
-#[derive(Default)]
 pub(in crate::locks) struct EventLog {
     events: VecDeque<LockEvent>,
     next_seq: u64,
+    /// The number of events ever appended, for watchers (the page). Sent
+    /// only while someone watches: otherwise an event costs one atomic load
+    /// more.
+    appended: watch::Sender<u64>,
+}
+
+impl Default for EventLog {
+    fn default() -> EventLog {
+        EventLog {
+            events: VecDeque::new(),
+            next_seq: 0,
+            appended: watch::Sender::new(0),
+        }
+    }
 }
 
 impl EventLog {
     fn push(&mut self, mut event: LockEvent) {
         event.seq = self.next_seq;
         self.next_seq += 1;
+        if self.appended.receiver_count() > 0 {
+            self.appended.send_replace(self.next_seq);
+        }
         if self.events.len() == MAX_EVENTS {
             self.events.pop_front();
         }
@@ -85,6 +103,11 @@ impl EventLog {
 
     /// The events after `after` (by `seq`), oldest first, at most `limit`
     /// of the newest.
+    /// Changes each time an event is appended.
+    pub(in crate::locks) fn subscribe(&self) -> watch::Receiver<u64> {
+        self.appended.subscribe()
+    }
+
     pub(in crate::locks) fn since(&self, after: Option<u64>, limit: usize) -> Vec<LockEvent> {
         let from = match after {
             Some(seq) => self.events.partition_point(|e| e.seq <= seq),
@@ -119,6 +142,10 @@ impl State {
             claim,
             token,
         });
+    }
+
+    pub(in crate::locks) fn event_watch(&self) -> watch::Receiver<u64> {
+        self.events.subscribe()
     }
 
     pub(in crate::locks) fn events_since(
