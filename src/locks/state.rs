@@ -44,12 +44,14 @@
 mod conflicts;
 mod deadlock;
 pub(super) mod events;
+mod fast;
 mod hash;
 mod holders;
 mod keys;
 mod leases;
 mod queue;
 mod request;
+mod slots;
 #[cfg(test)]
 mod testing;
 mod views;
@@ -67,6 +69,7 @@ use crate::locks::resource::Resource;
 use hash::IdMap;
 use holders::{Hold, Intention, KeyLock};
 use keys::{Key, KeyClaim, KeyRef, KeyText, ancestors, own_key, parts};
+use slots::{AncestorSlots, SlotId, Slots};
 
 pub(super) use request::normalise;
 
@@ -153,7 +156,7 @@ pub(super) enum Admitted {
 }
 
 pub(super) struct State {
-    keys: IdMap<Key, KeyLock>,
+    keys: Slots,
     /// Waiting requests by id; ids rise with arrival, so this is arrival
     /// order.
     waiting: BTreeMap<RequestId, Waiting>,
@@ -184,7 +187,7 @@ impl State {
     /// An empty table whose first fencing token is `fencing_base + 1`.
     pub(super) fn new(fencing_base: u64) -> State {
         State {
-            keys: IdMap::default(),
+            keys: Slots::default(),
             waiting: BTreeMap::new(),
             settled: IdMap::default(),
             held: IdMap::default(),
@@ -209,19 +212,32 @@ impl State {
         purpose: Option<&str>,
         now: Now,
     ) -> Result<Grant, AcquireError> {
-        self.check_capacities(targets)?;
-        if !self.grantable(agent, targets, None, now) {
-            for t in targets {
-                self.purge(own_key(t), now);
+        let found = match self.walk_one(agent, targets, now) {
+            fast::Walk::Free(found) => Some(found),
+            fast::Walk::Blocked => return Err(self.refuse(agent, targets, now)),
+            fast::Walk::NotOne => {
+                self.check_capacities(targets)?;
+                if !self.grantable(agent, targets, None, now) {
+                    return Err(self.refuse(agent, targets, now));
+                }
+                None
             }
-            return Err(AcquireError::Denied(self.denial(agent, targets, None, now)));
-        }
+        };
         let purpose = purpose.map(Arc::from);
-        let grant = self.grant(agent, targets, ttl, &purpose, now, None);
+        let grant = self.grant(agent, targets, ttl, &purpose, now, None, found);
         if !self.waiting.is_empty() {
             self.pump(now);
         }
         Ok(grant)
+    }
+
+    /// The refusal of a request that is not grantable now (expired holders
+    /// of its resources dropped first, so that the denial is true).
+    fn refuse(&mut self, agent: AgentId, targets: &[LockTarget], now: Now) -> AcquireError {
+        for t in targets {
+            self.purge(own_key(t), now);
+        }
+        AcquireError::Denied(self.denial(agent, targets, None, now))
     }
 
     /// Releases `resources` (or everything) held by `agent`, and forgets
@@ -315,7 +331,7 @@ impl State {
             .flat_map(|(agent, keys)| keys.iter().map(move |k| (*agent, k)))
             .filter(|(agent, key)| {
                 self.keys
-                    .get(*key)
+                    .get(key.as_ref())
                     .and_then(|l| l.holder(*agent))
                     .and_then(|h| h.live_own(now))
                     .is_some()
@@ -330,36 +346,29 @@ impl State {
 
     /// The record of `key`, if the table has one.
     fn lock_at(&self, key: KeyRef<'_>) -> Option<&KeyLock> {
-        self.keys.get(key.find())
-    }
-
-    fn lock_at_mut(&mut self, key: KeyRef<'_>) -> Option<&mut KeyLock> {
-        self.keys.get_mut(key.find())
-    }
-
-    /// Calls `f` with the record of `key`, made if the table has none
-    /// (only then is the key cloned into the table). One lookup for a key
-    /// the table has: the entry API would take an owned key, and so clone
-    /// it, every time, and a method returning the record cannot fall back
-    /// to inserting after a failed lookup under today's borrow checker.
-    fn on_lock<R>(&mut self, key: KeyRef<'_>, f: impl FnOnce(&mut KeyLock) -> R) -> R {
-        if let Some(lock) = self.keys.get_mut(key.find()) {
-            return f(lock);
-        }
-        f(self.keys.entry(key.owned()).or_default())
+        self.keys.get(key)
     }
 
     /// Keys stay while the table is small, so that locking the same
     /// resources again does not allocate; past a bound, idle ones go.
     fn drop_if_idle(&mut self, key: KeyRef<'_>) {
-        if self.keys.len() > IDLE_ENTRIES && self.lock_at(key).is_some_and(KeyLock::is_idle) {
-            self.keys.remove(key.find());
+        if self.keys.len() > IDLE_ENTRIES
+            && let Some(id) = self.keys.find(key)
+        {
+            self.drop_slot_if_idle(id);
+        }
+    }
+
+    fn drop_slot_if_idle(&mut self, id: SlotId) {
+        if self.keys.len() > IDLE_ENTRIES && self.keys.lock(id).is_idle() {
+            self.keys.remove(id);
         }
     }
 
     /// Grants every target to `agent`. The caller has checked grantable.
     /// When `previous` is given, records what the agent held of each target
-    /// before, so the grant can be undone exactly.
+    /// before, so the grant can be undone exactly. `found` is the slots of
+    /// a single target's key path as the check found them (`walk_one`).
     fn grant(
         &mut self,
         agent: AgentId,
@@ -368,6 +377,7 @@ impl State {
         purpose: &Option<Arc<str>>,
         now: Now,
         mut previous: Option<&mut Vec<(Key, Option<Hold>)>>,
+        found: Option<fast::Found>,
     ) -> Grant {
         self.last_token += 1;
         let token = FencingToken(self.last_token);
@@ -394,7 +404,11 @@ impl State {
                 expires_at,
                 purpose: purpose.clone(),
             };
-            let (claim, old) = self.install(agent, key, t, hold);
+            let (own, above) = match found.filter(|_| targets.len() == 1) {
+                Some(f) => (f.own, f.above),
+                None => (self.keys.make(key), self.make_above(t)),
+            };
+            let (claim, old) = self.install(agent, (own, key), t, above, hold);
             locks.push(HeldLock {
                 resource: t.resource.clone(),
                 claim,
@@ -421,50 +435,87 @@ impl State {
         Grant { token, locks }
     }
 
-    /// Puts `hold` on its key as the agent's own lock, and its intention
-    /// on every ancestor of `path` (the hold's target, or one on the same
-    /// resource in the same module). A lock the agent held there is
-    /// replaced: the new one keeps the stronger claim and the old one's
-    /// start, and the old one's intentions go. Returns the claim now held
-    /// and the lock replaced.
+    /// Puts `hold` on its key (slot `own.0`) as the agent's own lock, and
+    /// its intention on every ancestor of `path` (the hold's target, or
+    /// one on the same resource in the same module), whose slots `above`
+    /// are and the hold keeps. A lock the agent held there is replaced: the
+    /// new one keeps the stronger claim and the old one's start, and the
+    /// old one's intentions go. Returns the claim now held and the lock
+    /// replaced.
     fn install(
         &mut self,
         agent: AgentId,
-        key: KeyRef<'_>,
+        own: (SlotId, KeyRef<'_>),
         path: &LockTarget,
+        above: AncestorSlots,
         mut hold: Hold,
     ) -> (Claim, Option<Hold>) {
-        let (claim, intention, old) = self.on_lock(key, |lock| {
-            let own = &mut lock.holder_mut(agent).own;
-            let old = own.take();
-            if let Some(o) = &old {
-                hold.target.claim = o.target.claim.max(hold.target.claim);
-                hold.since = o.since;
-            }
-            let (claim, intention) = (hold.target.claim, hold.intention());
-            *own = Some(hold);
-            (claim, intention, old)
-        });
-        if self
-            .expiry_floor
-            .is_none_or(|floor| intention.expires < floor)
-        {
-            self.expiry_floor = Some(intention.expires);
+        let (id, key) = own;
+        let holder = self.keys.lock_mut(id).holder_mut(agent);
+        let (old, old_above) = (holder.own.take(), holder.above);
+        if let Some(o) = &old {
+            hold.target.claim = o.target.claim.max(hold.target.claim);
+            hold.since = o.since;
         }
-        self.intend(agent, path, &intention, true);
+        let Intention {
+            mode,
+            expires,
+            lease,
+        } = hold.intention();
+        if self.expiry_floor.is_none_or(|floor| expires < floor) {
+            self.expiry_floor = Some(expires);
+        }
+        self.each_above(above, path, |s, id| {
+            s.keys.lock_mut(id).holder_mut(agent).below[mode].add(expires, lease);
+        });
+        let claim = hold.target.claim;
+        let holder = self.keys.lock_mut(id).holder_mut(agent);
+        (holder.own, holder.above) = (Some(hold), above);
         match &old {
-            Some(o) => self.intend(agent, &o.target, &o.intention(), false),
+            Some(o) => self.unintend(agent, o, old_above),
             None => self.held.entry(agent).or_default().push(key.owned()),
         }
         (claim, old)
     }
 
+    /// Makes a slot for each key above `path`'s; returns them (as many as
+    /// a lock keeps).
+    fn make_above(&mut self, path: &LockTarget) -> AncestorSlots {
+        let mut slots = AncestorSlots::NONE;
+        for (key, _) in ancestors(path) {
+            slots.push(self.keys.make(key));
+        }
+        slots
+    }
+
+    /// Calls `f` with the slot of each key above `path`'s: `slots`, or, if
+    /// there were too many to keep, those its keys find.
+    fn each_above(
+        &mut self,
+        slots: AncestorSlots,
+        path: &LockTarget,
+        mut f: impl FnMut(&mut State, SlotId),
+    ) {
+        match slots.kept() {
+            Some(ids) => ids.iter().for_each(|id| f(self, *id)),
+            None => {
+                for (key, _) in ancestors(path) {
+                    if let Some(id) = self.keys.find(key) {
+                        f(self, id);
+                    }
+                }
+            }
+        }
+    }
+
     /// Takes the agent's own lock off its key and its intention off every
     /// ancestor; returns it.
     fn uninstall(&mut self, agent: AgentId, key: KeyRef<'_>) -> Option<Hold> {
-        let lock = self.lock_at_mut(key)?;
+        let id = self.keys.find(key)?;
+        let lock = self.keys.lock_mut(id);
         let idx = lock.holders.iter().position(|h| h.agent == agent)?;
         let hold = lock.holders[idx].own.take()?;
+        let above = lock.holders[idx].above;
         lock.tidy(agent);
         // The agent's entry stays (empty) until it ends, so that an agent
         // cycling one lock does not allocate on every grant.
@@ -473,31 +524,22 @@ impl State {
         {
             list.swap_remove(pos);
         }
-        self.intend(agent, &hold.target, &hold.intention(), false);
-        self.drop_if_idle(key);
+        self.unintend(agent, &hold, above);
+        self.drop_slot_if_idle(id);
         Some(hold)
     }
 
-    /// Adds (or takes away) `intention` on each key above `path`'s.
-    fn intend(&mut self, agent: AgentId, path: &LockTarget, intention: &Intention, add: bool) {
-        let Intention {
-            mode,
-            expires,
-            lease,
-        } = *intention;
-        for (key, _) in ancestors(path) {
-            if add {
-                self.on_lock(key, |lock| {
-                    lock.holder_mut(agent).below[mode].add(expires, lease)
-                });
-            } else if let Some(lock) = self.lock_at_mut(key) {
-                if let Some(h) = lock.holders.iter_mut().find(|h| h.agent == agent) {
-                    h.below[mode].remove(expires);
-                }
-                lock.tidy(agent);
-                self.drop_if_idle(key);
+    /// Takes `hold`'s intention off each key above its own (slots `above`).
+    fn unintend(&mut self, agent: AgentId, hold: &Hold, above: AncestorSlots) {
+        let Intention { mode, expires, .. } = hold.intention();
+        self.each_above(above, &hold.target, |s, id| {
+            let lock = s.keys.lock_mut(id);
+            if let Some(h) = lock.holders.iter_mut().find(|h| h.agent == agent) {
+                h.below[mode].remove(expires);
             }
-        }
+            lock.tidy(agent);
+            s.drop_slot_if_idle(id);
+        });
     }
 
     /// Releases the agent's own lock on `key` and forgets its expired

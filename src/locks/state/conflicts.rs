@@ -77,7 +77,7 @@ impl State {
         let counts = &counts;
         let mut refresh: Option<bool> = None;
         for (key, claim) in parts(target) {
-            let Some((key, lock)) = self.keys.get_key_value(key.find()) else {
+            let Some((key, lock)) = self.keys.get_key_value(key) else {
                 continue;
             };
             let others = lock
@@ -95,15 +95,15 @@ impl State {
                 .filter(move |(_, w)| w.agent != agent && counts(w.agent));
             match claim {
                 KeyClaim::Modes(modes) => {
-                    let conflicting = modes.conflicting();
-                    for h in others {
-                        if !h.live_modes(now, conflicting).is_empty() {
-                            f(Conflict::Holder {
-                                key,
-                                holder: h,
-                                claim,
-                            })?;
-                        }
+                    for h in lock
+                        .in_the_way(agent, modes, now)
+                        .filter(|h| counts(h.agent))
+                    {
+                        f(Conflict::Holder {
+                            key,
+                            holder: h,
+                            claim,
+                        })?;
                     }
                     for (rid, w) in ahead.clone() {
                         if w.claim_on(key).is_some_and(|c| c.conflicts(claim)) {

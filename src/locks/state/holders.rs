@@ -15,6 +15,7 @@ use std::time::SystemTime;
 use tokio::time::Instant;
 
 use super::keys::Modes;
+use super::slots::AncestorSlots;
 use super::{Now, RequestId};
 use crate::locks::agents::AgentId;
 use crate::locks::types::{Claim, FencingToken, LockMode, LockTarget};
@@ -170,6 +171,10 @@ impl Below {
 pub(in crate::locks) struct KeyHolder {
     pub(in crate::locks) agent: AgentId,
     pub(in crate::locks) own: Option<Hold>,
+    /// The slots of the keys above that carry `own`'s intention, set where
+    /// it is installed (kept here rather than in the `Hold`, which is
+    /// moved whole and is copied inline only while it is small).
+    pub(in crate::locks) above: AncestorSlots,
     /// Its locks below the key: `[read, write]`, whose liveness makes IS
     /// and IX.
     pub(in crate::locks) below: [Below; 2],
@@ -181,6 +186,7 @@ impl KeyHolder {
         KeyHolder {
             agent,
             own: None,
+            above: AncestorSlots::NONE,
             below: [Below::Empty, Below::Empty],
         }
     }
@@ -287,6 +293,21 @@ impl KeyLock {
         if another_empty {
             self.holders.swap_remove(idx);
         }
+    }
+
+    /// The live holders of agents other than `agent` that stand on the key
+    /// at `now` in a mode conflicting with one of `modes`.
+    #[inline]
+    pub(in crate::locks) fn in_the_way(
+        &self,
+        agent: AgentId,
+        modes: Modes,
+        now: Now,
+    ) -> impl Iterator<Item = &KeyHolder> + Clone {
+        let conflicting = modes.conflicting();
+        self.holders
+            .iter()
+            .filter(move |h| h.agent != agent && !h.live_modes(now, conflicting).is_empty())
     }
 
     /// Returns true if and only if nobody stands on the key (its records

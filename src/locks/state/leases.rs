@@ -28,8 +28,8 @@ impl State {
         self.pump(now);
         let next = self
             .keys
-            .values()
-            .flat_map(|l| l.holders.iter().filter_map(|h| h.own.as_ref()))
+            .iter()
+            .flat_map(|(_, l)| l.holders.iter().filter_map(|h| h.own.as_ref()))
             .map(|h| h.expires)
             .min();
         self.sweep_at = next;
@@ -175,7 +175,7 @@ mod tests {
         assert!(matches!(s.lease(A, &f, just_before), LeaseCheck::Live(_)));
         let at = later(t0, 100);
         // The holder is still in the table, unpurged, and already absent.
-        assert_eq!(s.keys[KeyRef::of(&f).find()].holders.len(), 1);
+        assert_eq!(s.keys.get(KeyRef::of(&f)).unwrap().holders.len(), 1);
         assert!(s.grantable(B, &f1, None, at));
         assert_eq!(
             s.lease(A, &f, at),

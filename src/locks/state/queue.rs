@@ -39,7 +39,7 @@ impl State {
         }
         let purpose: Option<Arc<str>> = purpose.map(Arc::from);
         if self.grantable(agent, targets, None, now) {
-            let grant = self.grant(agent, targets, ttl, &purpose, now, None);
+            let grant = self.grant(agent, targets, ttl, &purpose, now, None, None);
             return Ok(Admitted::Granted(grant));
         }
         if let Some(cycle) = self.deadlock(agent, targets, now) {
@@ -57,11 +57,8 @@ impl State {
         self.next_request += 1;
         let keys = merged_keys(targets);
         for (key, _) in &keys {
-            self.keys
-                .entry(key.clone())
-                .or_default()
-                .queue
-                .push_back(rid);
+            let id = self.keys.make(key.as_ref());
+            self.keys.lock_mut(id).queue.push_back(rid);
         }
         self.waiting.insert(
             rid,
@@ -121,7 +118,9 @@ impl State {
                 if let Some(old) = prior {
                     self.expired.remove(&(agent, key.clone()));
                     let path = old.target.clone();
-                    self.install(agent, key.as_ref(), &path, old);
+                    let own = (self.keys.make(key.as_ref()), key.as_ref());
+                    let above = self.make_above(&path);
+                    self.install(agent, own, &path, above, old);
                 }
             }
         }
@@ -132,7 +131,7 @@ impl State {
     pub(super) fn dequeue(&mut self, rid: RequestId) -> Option<Waiting> {
         let w = self.waiting.remove(&rid)?;
         for (key, _) in &w.keys {
-            if let Some(lock) = self.keys.get_mut(key) {
+            if let Some(lock) = self.keys.get_mut(key.as_ref()) {
                 lock.queue.retain(|r| *r != rid);
                 for other in &lock.queue {
                     if let Some(o) = self.waiting.get(other) {
@@ -162,7 +161,15 @@ impl State {
             }
             let w = self.dequeue(rid).expect("present");
             let mut previous = Vec::with_capacity(targets.len());
-            let grant = self.grant(agent, &targets, w.ttl, &w.purpose, now, Some(&mut previous));
+            let grant = self.grant(
+                agent,
+                &targets,
+                w.ttl,
+                &w.purpose,
+                now,
+                Some(&mut previous),
+                None,
+            );
             self.settled
                 .insert(rid, Settled::Granted { grant, previous });
             w.notify.notify_one();

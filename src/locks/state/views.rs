@@ -340,7 +340,7 @@ impl State {
             .into_iter()
             .flatten()
             .filter_map(|key| {
-                let lock = self.keys.get(key)?;
+                let lock = self.keys.get(key.as_ref())?;
                 Some(lock.holder(agent)?.own.as_ref()?.held())
             })
             .collect();
@@ -353,7 +353,7 @@ impl State {
     pub(in crate::locks) fn status(&mut self, now: Now) -> Vec<LockView> {
         self.purge_all(now);
         let mut out: Vec<LockView> = Vec::new();
-        for (key, lock) in &self.keys {
+        for (key, lock) in self.keys.iter() {
             let waiters: Vec<RequestId> = lock
                 .queue
                 .iter()
