@@ -391,11 +391,21 @@ impl State {
             if !self.expired.is_empty() {
                 self.expired.remove(&(agent, key.owned()));
             }
+            let (own, above) = match found.filter(|_| targets.len() == 1) {
+                Some(f) => (f.own, f.above),
+                None => (self.keys.make(key), self.make_above(t)),
+            };
             let hold = Hold {
                 target: LockTarget {
                     resource: t.resource.clone(),
                     claim: t.claim,
-                    module: t.module.clone(),
+                    // Where the holder record keeps the slots above, they
+                    // say where the intention is (see `Hold::target`).
+                    module: if above.kept().is_some() {
+                        None
+                    } else {
+                        t.module.clone()
+                    },
                     capacity: None,
                 },
                 token,
@@ -403,10 +413,6 @@ impl State {
                 expires,
                 expires_at,
                 purpose: purpose.clone(),
-            };
-            let (own, above) = match found.filter(|_| targets.len() == 1) {
-                Some(f) => (f.own, f.above),
-                None => (self.keys.make(key), self.make_above(t)),
             };
             let (claim, old) = self.install(agent, (own, key), t, above, hold);
             locks.push(HeldLock {
@@ -417,6 +423,7 @@ impl State {
                 expires_at,
             });
             if let Some(p) = previous.as_deref_mut() {
+                let old = old.map(|(hold, above)| self.whole(hold, above));
                 p.push((key.owned(), old));
             }
             self.note(
@@ -441,7 +448,7 @@ impl State {
     /// are and the hold keeps. A lock the agent held there is replaced: the
     /// new one keeps the stronger claim and the old one's start, and the
     /// old one's intentions go. Returns the claim now held and the lock
-    /// replaced.
+    /// replaced, with the slots above that it stood on.
     fn install(
         &mut self,
         agent: AgentId,
@@ -449,7 +456,7 @@ impl State {
         path: &LockTarget,
         above: AncestorSlots,
         mut hold: Hold,
-    ) -> (Claim, Option<Hold>) {
+    ) -> (Claim, Option<(Hold, AncestorSlots)>) {
         let (id, key) = own;
         let holder = self.keys.lock_mut(id).holder_mut(agent);
         let (old, old_above) = (holder.own.take(), holder.above);
@@ -475,7 +482,21 @@ impl State {
             Some(o) => self.unintend(agent, o, old_above),
             None => self.held.entry(agent).or_default().push(key.owned()),
         }
-        (claim, old)
+        (claim, old.map(|o| (o, old_above)))
+    }
+
+    /// `hold` with a function's module filled in from the slots `above` it
+    /// stood on (the last is its module's key), so that it can be installed again
+    /// after those slots are gone.
+    fn whole(&self, mut hold: Hold, above: AncestorSlots) -> Hold {
+        if matches!(hold.target.resource, Resource::Function(_))
+            && hold.target.module.is_none()
+            && let Some(module) = above.kept().and_then(<[SlotId]>::last)
+            && let Resource::Module(m) = self.keys.key(*module).resource()
+        {
+            hold.target.module = Some(m);
+        }
+        hold
     }
 
     /// Makes a slot for each key above `path`'s; returns them (as many as

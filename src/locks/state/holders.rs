@@ -25,7 +25,11 @@ use crate::locks::types::{Claim, FencingToken, LockMode, LockTarget};
 pub(in crate::locks) struct Hold {
     /// What is held: the resource, the claim (the strongest asked), and a
     /// function's module as it was when granted, which says which ancestor
-    /// keys carry the lock's intention. `capacity` is always `None`.
+    /// keys carry the lock's intention. The module is left out (`None`)
+    /// where the holder record keeps the slots of those keys
+    /// (`KeyHolder::above`), which say it without an `Arc` to count on
+    /// every grant and release; `State::whole` puts it back for a lock that
+    /// is to be installed again. `capacity` is always `None`.
     pub(in crate::locks) target: LockTarget,
     pub(in crate::locks) token: FencingToken,
     pub(in crate::locks) since: SystemTime,

@@ -236,5 +236,9 @@ mod tests {
         assert_eq!(holders[0].resource, Resource::Function(FunctionId(1)));
         assert_eq!(holders[0].expires_at, before.locks[0].expires_at);
         assert!(s.collect(rb).is_none(), "nothing left to collect");
+        // Its intention on the module came back with it.
+        s.refused(C, &[target("module:m", W)], now);
+        s.release(B, None, now);
+        s.take(C, &[target("module:m", W)], now).unwrap();
     }
 }

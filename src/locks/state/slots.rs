@@ -76,6 +76,12 @@ impl Slots {
         &mut self.slots[id as usize].1
     }
 
+    /// The key of slot `id`.
+    #[inline]
+    pub(in crate::locks) fn key(&self, id: SlotId) -> &Key {
+        &self.slots[id as usize].0
+    }
+
     /// The record of `key`, if the table has one.
     #[inline]
     pub(in crate::locks) fn get(&self, key: KeyRef<'_>) -> Option<&KeyLock> {
