@@ -7,7 +7,9 @@
 //!
 //! This file holds the data, grants and releases. Beside it, each on one
 //! part of the state: `state/keys.rs` (the overlap rule: a resource's key
-//! path and the mode matrix), `state/holders.rs` (what a key records),
+//! path and the mode matrix), `state/slots.rs` (each key interned once
+//! into a numbered slot), `state/holders.rs` (what a key records),
+//! `state/fast.rs` (the common request checked and granted in one walk),
 //! `state/conflicts.rs` (the FIFO rule), `state/request.rs` (checking and
 //! normalising requests, semaphores' capacities), `state/queue.rs`
 //! (admitting, pumping and taking back waiting requests),
@@ -138,6 +140,17 @@ fn merged_keys(targets: &[LockTarget]) -> Vec<(Key, KeyClaim)> {
     merged.into_iter().collect()
 }
 
+/// What a grant is handed or records beside its targets.
+enum Beside<'p> {
+    Nothing,
+    /// The slots of a single target's key path, as its check found them
+    /// (`State::walk_one`).
+    Found(fast::Found),
+    /// Where to record what the agent held of each target before, so that
+    /// a waiter's grant can be undone exactly.
+    Previous(&'p mut Vec<(Key, Option<Hold>)>),
+}
+
 /// What happened to a waiting request, for its waiter to collect.
 enum Settled {
     Granted {
@@ -224,7 +237,8 @@ impl State {
             }
         };
         let purpose = purpose.map(Arc::from);
-        let grant = self.grant(agent, targets, ttl, &purpose, now, None, found);
+        let beside = found.map_or(Beside::Nothing, Beside::Found);
+        let grant = self.grant(agent, targets, ttl, &purpose, now, beside);
         if !self.waiting.is_empty() {
             self.pump(now);
         }
@@ -366,9 +380,6 @@ impl State {
     }
 
     /// Grants every target to `agent`. The caller has checked grantable.
-    /// When `previous` is given, records what the agent held of each target
-    /// before, so the grant can be undone exactly. `found` is the slots of
-    /// a single target's key path as the check found them (`walk_one`).
     fn grant(
         &mut self,
         agent: AgentId,
@@ -376,8 +387,7 @@ impl State {
         ttl: Duration,
         purpose: &Option<Arc<str>>,
         now: Now,
-        mut previous: Option<&mut Vec<(Key, Option<Hold>)>>,
-        found: Option<fast::Found>,
+        mut beside: Beside<'_>,
     ) -> Grant {
         self.last_token += 1;
         let token = FencingToken(self.last_token);
@@ -391,9 +401,9 @@ impl State {
             if !self.expired.is_empty() {
                 self.expired.remove(&(agent, key.owned()));
             }
-            let (own, above) = match found.filter(|_| targets.len() == 1) {
-                Some(f) => (f.own, f.above),
-                None => (self.keys.make(key), self.make_above(t)),
+            let (own, above) = match beside {
+                Beside::Found(f) if targets.len() == 1 => (f.own, f.above),
+                _ => (self.keys.make(key), self.make_above(t)),
             };
             let hold = Hold {
                 target: LockTarget {
@@ -422,7 +432,7 @@ impl State {
                 granted_at: now.system,
                 expires_at,
             });
-            if let Some(p) = previous.as_deref_mut() {
+            if let Beside::Previous(p) = &mut beside {
                 let old = old.map(|(hold, above)| self.whole(hold, above));
                 p.push((key.owned(), old));
             }

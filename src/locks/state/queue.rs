@@ -15,7 +15,7 @@ use std::time::Duration;
 use tokio::sync::Notify;
 
 use super::keys::own_key;
-use super::{Admitted, Now, RequestId, Settled, State, Waiting, merged_keys};
+use super::{Admitted, Beside, Now, RequestId, Settled, State, Waiting, merged_keys};
 use crate::locks::agents::AgentId;
 use crate::locks::types::{AcquireError, Grant, LockTarget};
 
@@ -39,7 +39,7 @@ impl State {
         }
         let purpose: Option<Arc<str>> = purpose.map(Arc::from);
         if self.grantable(agent, targets, None, now) {
-            let grant = self.grant(agent, targets, ttl, &purpose, now, None, None);
+            let grant = self.grant(agent, targets, ttl, &purpose, now, Beside::Nothing);
             return Ok(Admitted::Granted(grant));
         }
         if let Some(cycle) = self.deadlock(agent, targets, now) {
@@ -167,8 +167,7 @@ impl State {
                 w.ttl,
                 &w.purpose,
                 now,
-                Some(&mut previous),
-                None,
+                Beside::Previous(&mut previous),
             );
             self.settled
                 .insert(rid, Settled::Granted { grant, previous });

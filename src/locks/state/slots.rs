@@ -1,14 +1,15 @@
 //! The table's keys, each interned once into a numbered slot that holds its
 //! record (`KeyLock`). A key is hashed and compared only to find its slot;
-//! from then on the state names the record by its `SlotId`, so a lock
-//! remembers the slots of the ancestors its intention stands on
-//! (`AncestorSlots`) and its release reaches them without a lookup.
+//! from then on the state names the record by its `SlotId`, so an agent's
+//! record on a key remembers the slots of the ancestors its own lock's
+//! intention stands on (`AncestorSlots`, in `KeyHolder::above`) and the
+//! release reaches them without a lookup.
 //!
 //! A slot lives while its key has a record; an idle record's slot is freed
-//! and reused for the next new key. A slot that a live hold names as an
-//! ancestor is never idle (the hold's intention stands on it), so an id a
-//! hold keeps always names the key it was taken for. Nothing here decides
-//! anything about locks.
+//! and reused for the next new key. A slot that an installed lock names as
+//! an ancestor is never idle (the lock's intention stands on it), so an id
+//! a holder record keeps always names the key it was taken for. Nothing
+//! here decides anything about locks.
 
 use super::hash::IdMap;
 use super::holders::KeyLock;
