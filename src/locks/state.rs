@@ -7,7 +7,9 @@
 //!
 //! This file holds the data, grants and releases. Beside it, each on one
 //! part of the state: `state/keys.rs` (the overlap rule: a resource's key
-//! path and the mode matrix), `state/holders.rs` (what a key records),
+//! path and the mode matrix), `state/slots.rs` (each key interned once
+//! into a numbered slot), `state/holders.rs` (what a key records),
+//! `state/fast.rs` (the common request checked and granted in one walk),
 //! `state/conflicts.rs` (the FIFO rule), `state/request.rs` (checking and
 //! normalising requests, semaphores' capacities), `state/queue.rs`
 //! (admitting, pumping and taking back waiting requests),
@@ -44,12 +46,14 @@
 mod conflicts;
 mod deadlock;
 pub(super) mod events;
+mod fast;
 mod hash;
 mod holders;
 mod keys;
 mod leases;
 mod queue;
 mod request;
+mod slots;
 #[cfg(test)]
 mod testing;
 mod views;
@@ -65,8 +69,9 @@ use super::agents::AgentId;
 use super::types::{AcquireError, Claim, EndedAgent, FencingToken, Grant, HeldLock, LockTarget};
 use crate::locks::resource::Resource;
 use hash::IdMap;
-use holders::{BelowLease, Hold, KeyLock};
-use keys::{Key, KeyClaim, own_key, parts};
+use holders::{Hold, Intention, KeyLock};
+use keys::{Key, KeyClaim, KeyRef, KeyText, ancestors, own_key, parts};
+use slots::{AncestorSlots, SlotId, Slots};
 
 pub(super) use request::normalise;
 
@@ -99,23 +104,23 @@ struct Waiting {
 
 impl Waiting {
     /// What this request claims on `key`, if it claims it.
-    fn claim_on(&self, key: &Key) -> Option<KeyClaim> {
+    fn claim_on<S: KeyText>(&self, key: &Key<S>) -> Option<KeyClaim> {
         self.keys
-            .binary_search_by(|(k, _)| k.cmp(key))
+            .binary_search_by(|(k, _)| k.partial_cmp(key).expect("keys are totally ordered"))
             .ok()
             .map(|idx| self.keys[idx].1)
     }
 
     /// The target whose own key `key` is, else the first of its targets
     /// whose key path holds `key`.
-    fn target_on(&self, key: &Key) -> &LockTarget {
+    fn target_on(&self, key: KeyRef<'_>) -> &LockTarget {
         self.targets
             .iter()
-            .find(|t| own_key(t) == *key)
+            .find(|t| own_key(t) == key)
             .or_else(|| {
                 self.targets
                     .iter()
-                    .find(|t| parts(t).any(|(k, _)| k == *key))
+                    .find(|t| parts(t).any(|(k, _)| k == key))
             })
             .unwrap_or(&self.targets[0])
     }
@@ -127,12 +132,23 @@ fn merged_keys(targets: &[LockTarget]) -> Vec<(Key, KeyClaim)> {
     for t in targets {
         for (key, claim) in parts(t) {
             merged
-                .entry(key)
+                .entry(key.owned())
                 .and_modify(|c| *c = c.merge(claim))
                 .or_insert(claim);
         }
     }
     merged.into_iter().collect()
+}
+
+/// What a grant is handed or records beside its targets.
+enum Beside<'p> {
+    Nothing,
+    /// The slots of a single target's key path, as its check found them
+    /// (`State::walk_one`).
+    Found(fast::Found),
+    /// Where to record what the agent held of each target before, so that
+    /// a waiter's grant can be undone exactly.
+    Previous(&'p mut Vec<(Key, Option<Hold>)>),
 }
 
 /// What happened to a waiting request, for its waiter to collect.
@@ -153,7 +169,7 @@ pub(super) enum Admitted {
 }
 
 pub(super) struct State {
-    keys: IdMap<Key, KeyLock>,
+    keys: Slots,
     /// Waiting requests by id; ids rise with arrival, so this is arrival
     /// order.
     waiting: BTreeMap<RequestId, Waiting>,
@@ -172,6 +188,10 @@ pub(super) struct State {
     /// of); a grant that expires sooner sets `sweep_sooner` to wake it.
     sweep_at: Option<Instant>,
     sweep_sooner: bool,
+    /// No own lock in the table expires before this (`None`: the table
+    /// holds none since the last sweep), so `purge` has nothing to do
+    /// before it. Lowered by every install, set exactly by every sweep.
+    expiry_floor: Option<Instant>,
     /// The recent history, bounded (`state/events.rs`).
     events: events::EventLog,
 }
@@ -180,7 +200,7 @@ impl State {
     /// An empty table whose first fencing token is `fencing_base + 1`.
     pub(super) fn new(fencing_base: u64) -> State {
         State {
-            keys: IdMap::default(),
+            keys: Slots::default(),
             waiting: BTreeMap::new(),
             settled: IdMap::default(),
             held: IdMap::default(),
@@ -190,6 +210,7 @@ impl State {
             next_request: 1,
             sweep_at: None,
             sweep_sooner: false,
+            expiry_floor: None,
             events: events::EventLog::default(),
         }
     }
@@ -204,19 +225,33 @@ impl State {
         purpose: Option<&str>,
         now: Now,
     ) -> Result<Grant, AcquireError> {
-        self.check_capacities(targets)?;
-        if !self.grantable(agent, targets, None, now) {
-            for t in targets {
-                self.purge(&own_key(t), now);
+        let found = match self.walk_one(agent, targets, now) {
+            fast::Walk::Free(found) => Some(found),
+            fast::Walk::Blocked => return Err(self.refuse(agent, targets, now)),
+            fast::Walk::NotOne => {
+                self.check_capacities(targets)?;
+                if !self.grantable(agent, targets, None, now) {
+                    return Err(self.refuse(agent, targets, now));
+                }
+                None
             }
-            return Err(AcquireError::Denied(self.denial(agent, targets, None, now)));
-        }
+        };
         let purpose = purpose.map(Arc::from);
-        let grant = self.grant(agent, targets, ttl, &purpose, now, None);
+        let beside = found.map_or(Beside::Nothing, Beside::Found);
+        let grant = self.grant(agent, targets, ttl, &purpose, now, beside);
         if !self.waiting.is_empty() {
             self.pump(now);
         }
         Ok(grant)
+    }
+
+    /// The refusal of a request that is not grantable now (expired holders
+    /// of its resources dropped first, so that the denial is true).
+    fn refuse(&mut self, agent: AgentId, targets: &[LockTarget], now: Now) -> AcquireError {
+        for t in targets {
+            self.purge(own_key(t), now);
+        }
+        AcquireError::Denied(self.denial(agent, targets, None, now))
     }
 
     /// Releases `resources` (or everything) held by `agent`, and forgets
@@ -232,8 +267,7 @@ impl State {
         match resources {
             Some(rs) => {
                 for r in rs {
-                    let key = Key::of(r);
-                    if let Some(hold) = self.release_one(agent, &key, now) {
+                    if let Some(hold) = self.release_one(agent, KeyRef::of(r), now) {
                         released.push((hold.target.resource, hold.target.claim));
                     }
                 }
@@ -247,7 +281,7 @@ impl State {
                         .map(|(_, k)| k.clone()),
                 );
                 for key in all {
-                    if let Some(hold) = self.release_one(agent, &key, now) {
+                    if let Some(hold) = self.release_one(agent, key.as_ref(), now) {
                         released.push((hold.target.resource, hold.target.claim));
                     }
                 }
@@ -263,7 +297,7 @@ impl State {
         let held = self.held.remove(&agent).unwrap_or_default();
         let mut released = Vec::new();
         for key in held {
-            if let Some(hold) = self.release_one(agent, &key, now) {
+            if let Some(hold) = self.release_one(agent, key.as_ref(), now) {
                 released.push((hold.target.resource, hold.target.claim));
             }
         }
@@ -311,7 +345,7 @@ impl State {
             .flat_map(|(agent, keys)| keys.iter().map(move |k| (*agent, k)))
             .filter(|(agent, key)| {
                 self.keys
-                    .get(*key)
+                    .get(key.as_ref())
                     .and_then(|l| l.holder(*agent))
                     .and_then(|h| h.live_own(now))
                     .is_some()
@@ -324,17 +358,28 @@ impl State {
         self.last_token
     }
 
+    /// The record of `key`, if the table has one.
+    fn lock_at(&self, key: KeyRef<'_>) -> Option<&KeyLock> {
+        self.keys.get(key)
+    }
+
     /// Keys stay while the table is small, so that locking the same
     /// resources again does not allocate; past a bound, idle ones go.
-    fn drop_if_idle(&mut self, key: &Key) {
-        if self.keys.len() > IDLE_ENTRIES && self.keys.get(key).is_some_and(KeyLock::is_idle) {
-            self.keys.remove(key);
+    fn drop_if_idle(&mut self, key: KeyRef<'_>) {
+        if self.keys.len() > IDLE_ENTRIES
+            && let Some(id) = self.keys.find(key)
+        {
+            self.drop_slot_if_idle(id);
+        }
+    }
+
+    fn drop_slot_if_idle(&mut self, id: SlotId) {
+        if self.keys.len() > IDLE_ENTRIES && self.keys.lock(id).is_idle() {
+            self.keys.remove(id);
         }
     }
 
     /// Grants every target to `agent`. The caller has checked grantable.
-    /// When `previous` is given, records what the agent held of each target
-    /// before, so the grant can be undone exactly.
     fn grant(
         &mut self,
         agent: AgentId,
@@ -342,7 +387,7 @@ impl State {
         ttl: Duration,
         purpose: &Option<Arc<str>>,
         now: Now,
-        mut previous: Option<&mut Vec<(Key, Option<Hold>)>>,
+        mut beside: Beside<'_>,
     ) -> Grant {
         self.last_token += 1;
         let token = FencingToken(self.last_token);
@@ -352,38 +397,45 @@ impl State {
         self.fix_capacities(targets);
         for t in targets {
             let key = own_key(t);
-            self.purge(&key, now);
+            self.purge(key, now);
             if !self.expired.is_empty() {
-                self.expired.remove(&(agent, key.clone()));
+                self.expired.remove(&(agent, key.owned()));
             }
-            let old = self.uninstall(agent, &key);
+            let (own, above) = match beside {
+                Beside::Found(f) if targets.len() == 1 => (f.own, f.above),
+                _ => (self.keys.make(key), self.make_above(t)),
+            };
             let hold = Hold {
                 target: LockTarget {
                     resource: t.resource.clone(),
-                    claim: old
-                        .as_ref()
-                        .map_or(t.claim, |o| o.target.claim.max(t.claim)),
-                    module: t.module.clone(),
+                    claim: t.claim,
+                    // Where the holder record keeps the slots above, they
+                    // say where the intention is (see `Hold::target`).
+                    module: if above.kept().is_some() {
+                        None
+                    } else {
+                        t.module.clone()
+                    },
                     capacity: None,
                 },
                 token,
-                since: old.as_ref().map_or(now.system, |o| o.since),
+                since: now.system,
                 expires,
                 expires_at,
                 purpose: purpose.clone(),
             };
+            let (claim, old) = self.install(agent, (own, key), t, above, hold);
             locks.push(HeldLock {
                 resource: t.resource.clone(),
-                claim: hold.target.claim,
+                claim,
                 token,
                 granted_at: now.system,
                 expires_at,
             });
-            if let Some(p) = previous.as_deref_mut() {
-                p.push((key.clone(), old));
+            if let Beside::Previous(p) = &mut beside {
+                let old = old.map(|(hold, above)| self.whole(hold, above));
+                p.push((key.owned(), old));
             }
-            let claim = hold.target.claim;
-            self.install(agent, key, hold);
             self.note(
                 events::LockEventKind::Granted,
                 agent,
@@ -400,66 +452,132 @@ impl State {
         Grant { token, locks }
     }
 
-    /// Puts `hold` on its key as the agent's own lock (the agent holds
-    /// none there), and its intention on every ancestor key.
-    fn install(&mut self, agent: AgentId, key: Key, hold: Hold) {
-        self.intend(agent, &hold, true);
-        let lock = self.keys.entry(key.clone()).or_default();
-        lock.holder_mut(agent).own = Some(hold);
-        self.held.entry(agent).or_default().push(key);
+    /// Puts `hold` on its key (slot `own.0`) as the agent's own lock, and
+    /// its intention on every ancestor of `path` (the hold's target, or
+    /// one on the same resource in the same module), whose slots `above`
+    /// are and the hold keeps. A lock the agent held there is replaced: the
+    /// new one keeps the stronger claim and the old one's start, and the
+    /// old one's intentions go. Returns the claim now held and the lock
+    /// replaced, with the slots above that it stood on.
+    fn install(
+        &mut self,
+        agent: AgentId,
+        own: (SlotId, KeyRef<'_>),
+        path: &LockTarget,
+        above: AncestorSlots,
+        mut hold: Hold,
+    ) -> (Claim, Option<(Hold, AncestorSlots)>) {
+        let (id, key) = own;
+        let holder = self.keys.lock_mut(id).holder_mut(agent);
+        let (old, old_above) = (holder.own.take(), holder.above);
+        if let Some(o) = &old {
+            hold.target.claim = o.target.claim.max(hold.target.claim);
+            hold.since = o.since;
+        }
+        let Intention {
+            mode,
+            expires,
+            lease,
+        } = hold.intention();
+        if self.expiry_floor.is_none_or(|floor| expires < floor) {
+            self.expiry_floor = Some(expires);
+        }
+        self.each_above(above, path, |s, id| {
+            s.keys.lock_mut(id).holder_mut(agent).below[mode].add(expires, lease);
+        });
+        let claim = hold.target.claim;
+        let holder = self.keys.lock_mut(id).holder_mut(agent);
+        (holder.own, holder.above) = (Some(hold), above);
+        match &old {
+            Some(o) => self.unintend(agent, o, old_above),
+            None => self.held.entry(agent).or_default().push(key.owned()),
+        }
+        (claim, old.map(|o| (o, old_above)))
+    }
+
+    /// `hold` with a function's module filled in from the slots `above` it
+    /// stood on (the last is its module's key), so that it can be installed again
+    /// after those slots are gone.
+    fn whole(&self, mut hold: Hold, above: AncestorSlots) -> Hold {
+        if matches!(hold.target.resource, Resource::Function(_))
+            && hold.target.module.is_none()
+            && let Some(module) = above.kept().and_then(<[SlotId]>::last)
+            && let Resource::Module(m) = self.keys.key(*module).resource()
+        {
+            hold.target.module = Some(m);
+        }
+        hold
+    }
+
+    /// Makes a slot for each key above `path`'s; returns them (as many as
+    /// a lock keeps).
+    fn make_above(&mut self, path: &LockTarget) -> AncestorSlots {
+        let mut slots = AncestorSlots::NONE;
+        for (key, _) in ancestors(path) {
+            slots.push(self.keys.make(key));
+        }
+        slots
+    }
+
+    /// Calls `f` with the slot of each key above `path`'s: `slots`, or, if
+    /// there were too many to keep, those its keys find.
+    fn each_above(
+        &mut self,
+        slots: AncestorSlots,
+        path: &LockTarget,
+        mut f: impl FnMut(&mut State, SlotId),
+    ) {
+        match slots.kept() {
+            Some(ids) => ids.iter().for_each(|id| f(self, *id)),
+            None => {
+                for (key, _) in ancestors(path) {
+                    if let Some(id) = self.keys.find(key) {
+                        f(self, id);
+                    }
+                }
+            }
+        }
     }
 
     /// Takes the agent's own lock off its key and its intention off every
     /// ancestor; returns it.
-    fn uninstall(&mut self, agent: AgentId, key: &Key) -> Option<Hold> {
-        let lock = self.keys.get_mut(key)?;
+    fn uninstall(&mut self, agent: AgentId, key: KeyRef<'_>) -> Option<Hold> {
+        let id = self.keys.find(key)?;
+        let lock = self.keys.lock_mut(id);
         let idx = lock.holders.iter().position(|h| h.agent == agent)?;
         let hold = lock.holders[idx].own.take()?;
+        let above = lock.holders[idx].above;
         lock.tidy(agent);
         // The agent's entry stays (empty) until it ends, so that an agent
         // cycling one lock does not allocate on every grant.
         if let Some(list) = self.held.get_mut(&agent)
-            && let Some(pos) = list.iter().position(|k| k == key)
+            && let Some(pos) = list.iter().position(|k| *k == key)
         {
             list.swap_remove(pos);
         }
-        self.intend(agent, &hold, false);
-        self.drop_if_idle(key);
+        self.unintend(agent, &hold, above);
+        self.drop_slot_if_idle(id);
         Some(hold)
     }
 
-    /// Adds (or takes away) the intention of `hold` on each of its
-    /// ancestors' keys: its lease end, under its mode.
-    fn intend(&mut self, agent: AgentId, hold: &Hold, add: bool) {
-        let mode = hold.mode() as usize;
-        let lease = BelowLease {
-            token: hold.token,
-            since: hold.since,
-            expires_at: hold.expires_at,
-        };
-        let mut ancestors = parts(&hold.target).peekable();
-        while let Some((key, _)) = ancestors.next() {
-            if ancestors.peek().is_none() {
-                break; // the last part is the own key
+    /// Takes `hold`'s intention off each key above its own (slots `above`).
+    fn unintend(&mut self, agent: AgentId, hold: &Hold, above: AncestorSlots) {
+        let Intention { mode, expires, .. } = hold.intention();
+        self.each_above(above, &hold.target, |s, id| {
+            let lock = s.keys.lock_mut(id);
+            if let Some(h) = lock.holders.iter_mut().find(|h| h.agent == agent) {
+                h.below[mode].remove(expires);
             }
-            if add {
-                let lock = self.keys.entry(key).or_default();
-                lock.holder_mut(agent).below[mode].add(hold.expires, lease);
-            } else if let Some(lock) = self.keys.get_mut(&key) {
-                if let Some(h) = lock.holders.iter_mut().find(|h| h.agent == agent) {
-                    h.below[mode].remove(hold.expires);
-                }
-                lock.tidy(agent);
-                self.drop_if_idle(&key);
-            }
-        }
+            lock.tidy(agent);
+            s.drop_slot_if_idle(id);
+        });
     }
 
     /// Releases the agent's own lock on `key` and forgets its expired
     /// lease there; returns what it held.
-    fn release_one(&mut self, agent: AgentId, key: &Key, now: Now) -> Option<Hold> {
+    fn release_one(&mut self, agent: AgentId, key: KeyRef<'_>, now: Now) -> Option<Hold> {
         if !self.expired.is_empty() {
-            self.expired.remove(&(agent, key.clone()));
+            self.expired.remove(&(agent, key.owned()));
         }
         let hold = self.uninstall(agent, key)?;
         let (resource, claim) = (&hold.target.resource, hold.target.claim);

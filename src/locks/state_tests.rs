@@ -360,3 +360,37 @@ fn ending_an_agent_releases_every_kind() {
     assert_eq!(ended.released.len(), 4);
     s.take(B, &batch, now).unwrap();
 }
+
+#[test]
+fn slots_let_go_when_idle_are_reused_and_a_lock_still_finds_its_ancestors() {
+    // Past IDLE_ENTRIES keys, idle records go and their slots are reused
+    // for new keys; the locks that keep slots of their ancestors must
+    // still take their intentions off the right keys.
+    let (mut s, now) = (State::new(0), start());
+    let n = IDLE_ENTRIES + 100;
+    let file = |i: usize| target(&format!("path:d{}/e{i}/f.rs", i % 7), W);
+    for i in 0..n {
+        s.take(A, &[file(i)], now).unwrap();
+    }
+    // B holds a file deep in the tree while A lets everything go: the
+    // slots of A's keys are freed, B's ancestors' are not.
+    s.take(B, &[target("path:d1/e1/g/h/i/j/k/l/m.rs", W)], now)
+        .unwrap();
+    s.take(B, &[target("function:#9@x::y", R)], now).unwrap();
+    s.release(A, None, now);
+    assert_eq!(s.keys.len(), IDLE_ENTRIES, "idle keys go past the bound");
+    // New keys take the freed slots; the tree above B's file still meets.
+    for i in 0..n {
+        s.take(C, &[target(&format!("path:z{i}/q.rs"), W)], now)
+            .unwrap();
+    }
+    s.refused(D, &[target("path:d1/e1/g/", W)], now);
+    s.refused(D, &[target("module:x", W)], now);
+    s.release(B, None, now);
+    s.take(D, &[target("path:d1/e1/g/", W)], now).unwrap();
+    s.take(D, &[target("module:x", W)], now).unwrap();
+    s.release(C, None, now);
+    s.release(D, None, now);
+    assert_eq!(s.keys.len(), IDLE_ENTRIES, "idle keys go past the bound");
+    assert!(s.status(now).is_empty());
+}

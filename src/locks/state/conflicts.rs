@@ -77,7 +77,7 @@ impl State {
         let counts = &counts;
         let mut refresh: Option<bool> = None;
         for (key, claim) in parts(target) {
-            let Some((key, lock)) = self.keys.get_key_value(&key) else {
+            let Some((key, lock)) = self.keys.get_key_value(key) else {
                 continue;
             };
             let others = lock
@@ -95,15 +95,15 @@ impl State {
                 .filter(move |(_, w)| w.agent != agent && counts(w.agent));
             match claim {
                 KeyClaim::Modes(modes) => {
-                    let conflicting = modes.conflicting();
-                    for h in others {
-                        if !h.live_modes(now, conflicting).is_empty() {
-                            f(Conflict::Holder {
-                                key,
-                                holder: h,
-                                claim,
-                            })?;
-                        }
+                    for h in lock
+                        .in_the_way(agent, modes, now)
+                        .filter(|h| counts(h.agent))
+                    {
+                        f(Conflict::Holder {
+                            key,
+                            holder: h,
+                            claim,
+                        })?;
                     }
                     for (rid, w) in ahead.clone() {
                         if w.claim_on(key).is_some_and(|c| c.conflicts(claim)) {
@@ -163,8 +163,7 @@ impl State {
     /// Returns true if and only if `agent` holds `target`'s resource live
     /// with a claim that covers the target's.
     fn refreshes(&self, agent: AgentId, target: &LockTarget, now: Now) -> bool {
-        self.keys
-            .get(&own_key(target))
+        self.lock_at(own_key(target))
             .and_then(|l| l.holder(agent))
             .and_then(|h| h.live_own(now))
             .is_some_and(|h| h.target.claim.covers(target.claim))

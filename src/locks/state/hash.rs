@@ -27,10 +27,14 @@ impl Hasher for IdHasher {
         }
         let rest = chunks.remainder();
         if !rest.is_empty() {
-            let mut last = [0u8; 8];
-            last[..rest.len()].copy_from_slice(rest);
+            // Byte by byte: copying a short remainder into a buffer calls
+            // memcpy, which cost more than hashing a whole key.
+            let last = rest
+                .iter()
+                .rev()
+                .fold(0u64, |word, &b| (word << 8) | u64::from(b));
             // The length keeps "a" and "a\0" apart.
-            self.write_u64(u64::from_le_bytes(last) ^ ((rest.len() as u64) << 59));
+            self.write_u64(last ^ ((rest.len() as u64) << 59));
         }
     }
 

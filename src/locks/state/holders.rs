@@ -15,6 +15,7 @@ use std::time::SystemTime;
 use tokio::time::Instant;
 
 use super::keys::Modes;
+use super::slots::AncestorSlots;
 use super::{Now, RequestId};
 use crate::locks::agents::AgentId;
 use crate::locks::types::{Claim, FencingToken, LockMode, LockTarget};
@@ -24,7 +25,11 @@ use crate::locks::types::{Claim, FencingToken, LockMode, LockTarget};
 pub(in crate::locks) struct Hold {
     /// What is held: the resource, the claim (the strongest asked), and a
     /// function's module as it was when granted, which says which ancestor
-    /// keys carry the lock's intention. `capacity` is always `None`.
+    /// keys carry the lock's intention. The module is left out (`None`)
+    /// where the holder record keeps the slots of those keys
+    /// (`KeyHolder::above`), which say it without an `Arc` to count on
+    /// every grant and release; `State::whole` puts it back for a lock that
+    /// is to be installed again. `capacity` is always `None`.
     pub(in crate::locks) target: LockTarget,
     pub(in crate::locks) token: FencingToken,
     pub(in crate::locks) since: SystemTime,
@@ -34,15 +39,41 @@ pub(in crate::locks) struct Hold {
 }
 
 impl Hold {
+    #[inline]
     pub(in crate::locks) fn is_live(&self, now: Now) -> bool {
         self.expires > now.instant
     }
 
+    /// What this lock leaves on the keys above it.
+    #[inline]
+    pub(in crate::locks) fn intention(&self) -> Intention {
+        Intention {
+            mode: self.mode() as usize,
+            expires: self.expires,
+            lease: BelowLease {
+                token: self.token,
+                since: self.since,
+                expires_at: self.expires_at,
+            },
+        }
+    }
+
     /// The read/write mode, or `Write` for permits (whose intention, were
     /// semaphores ever under anything, would be exclusive).
+    #[inline]
     pub(in crate::locks) fn mode(&self) -> LockMode {
         self.target.claim.mode().unwrap_or(LockMode::Write)
     }
+}
+
+/// What a lock leaves on each key above its own: under its mode, its
+/// lease end and lease.
+#[derive(Clone, Copy, Debug)]
+pub(in crate::locks) struct Intention {
+    /// `LockMode as usize`: the index into `KeyHolder::below`.
+    pub(in crate::locks) mode: usize,
+    pub(in crate::locks) expires: Instant,
+    pub(in crate::locks) lease: BelowLease,
 }
 
 /// The lease of one lock below a key, as `Below` keeps it per lease end.
@@ -65,6 +96,7 @@ pub(in crate::locks) enum Below {
 }
 
 impl Below {
+    #[inline]
     pub(in crate::locks) fn add(&mut self, end: Instant, lease: BelowLease) {
         match self {
             Below::Empty => *self = Below::One(end, 1, lease),
@@ -87,6 +119,7 @@ impl Below {
     }
 
     /// Takes one lock with lease end `end` away.
+    #[inline]
     pub(in crate::locks) fn remove(&mut self, end: Instant) {
         match self {
             Below::Empty => {}
@@ -116,6 +149,7 @@ impl Below {
     }
 
     /// The latest lease end and its lease.
+    #[inline]
     pub(in crate::locks) fn latest(&self) -> Option<(Instant, BelowLease)> {
         match self {
             Below::Empty => None,
@@ -125,10 +159,12 @@ impl Below {
     }
 
     /// Returns true if and only if some lock below is live at `now`.
+    #[inline]
     pub(in crate::locks) fn is_live(&self, now: Now) -> bool {
         self.latest().is_some_and(|(at, _)| at > now.instant)
     }
 
+    #[inline]
     pub(in crate::locks) fn is_empty(&self) -> bool {
         matches!(self, Below::Empty)
     }
@@ -139,16 +175,22 @@ impl Below {
 pub(in crate::locks) struct KeyHolder {
     pub(in crate::locks) agent: AgentId,
     pub(in crate::locks) own: Option<Hold>,
+    /// The slots of the keys above that carry `own`'s intention, set where
+    /// it is installed (kept here rather than in the `Hold`, which is
+    /// moved whole and is copied inline only while it is small).
+    pub(in crate::locks) above: AncestorSlots,
     /// Its locks below the key: `[read, write]`, whose liveness makes IS
     /// and IX.
     pub(in crate::locks) below: [Below; 2],
 }
 
 impl KeyHolder {
+    #[inline]
     pub(in crate::locks) fn new(agent: AgentId) -> KeyHolder {
         KeyHolder {
             agent,
             own: None,
+            above: AncestorSlots::NONE,
             below: [Below::Empty, Below::Empty],
         }
     }
@@ -156,6 +198,7 @@ impl KeyHolder {
     /// The modes among `wanted` that this agent holds live at `now`.
     /// Looking only at `wanted` keeps the common case cheap: an intention
     /// request conflicts with own locks only, so it never reads `below`.
+    #[inline]
     pub(in crate::locks) fn live_modes(&self, now: Now, wanted: Modes) -> Modes {
         let mut modes = Modes::NONE;
         if let Some(h) = &self.own
@@ -173,6 +216,7 @@ impl KeyHolder {
     }
 
     /// The permits this agent holds live at `now` (semaphore keys).
+    #[inline]
     pub(in crate::locks) fn live_permits(&self, now: Now) -> u32 {
         match &self.own {
             Some(h) if h.is_live(now) => h.target.claim.permits().unwrap_or(0),
@@ -181,15 +225,18 @@ impl KeyHolder {
     }
 
     /// The own lock if it is live.
+    #[inline]
     pub(in crate::locks) fn live_own(&self, now: Now) -> Option<&Hold> {
         self.own.as_ref().filter(|h| h.is_live(now))
     }
 
     /// Returns true if and only if its own lock is there but expired.
+    #[inline]
     pub(in crate::locks) fn own_expired(&self, now: Now) -> bool {
         self.own.as_ref().is_some_and(|h| !h.is_live(now))
     }
 
+    #[inline]
     pub(in crate::locks) fn is_empty(&self) -> bool {
         self.own.is_none() && self.below.iter().all(Below::is_empty)
     }
@@ -204,11 +251,13 @@ pub(in crate::locks) struct KeyLock {
 }
 
 impl KeyLock {
+    #[inline]
     pub(in crate::locks) fn holder(&self, agent: AgentId) -> Option<&KeyHolder> {
         self.holders.iter().find(|h| h.agent == agent)
     }
 
     /// The agent's record, made if it has none.
+    #[inline]
     pub(in crate::locks) fn holder_mut(&mut self, agent: AgentId) -> &mut KeyHolder {
         let idx = match self.holders.iter().position(|h| h.agent == agent) {
             Some(idx) => idx,
@@ -232,6 +281,7 @@ impl KeyLock {
     /// its record instead of making and dropping one per grant (on a
     /// directory above a file, once per ancestor). An empty record holds
     /// nothing and blocks nothing, and a key keeps at most one.
+    #[inline]
     pub(in crate::locks) fn tidy(&mut self, agent: AgentId) {
         let Some(idx) = self.holders.iter().position(|h| h.agent == agent) else {
             return;
@@ -249,18 +299,36 @@ impl KeyLock {
         }
     }
 
+    /// The live holders of agents other than `agent` that stand on the key
+    /// at `now` in a mode conflicting with one of `modes`.
+    #[inline]
+    pub(in crate::locks) fn in_the_way(
+        &self,
+        agent: AgentId,
+        modes: Modes,
+        now: Now,
+    ) -> impl Iterator<Item = &KeyHolder> + Clone {
+        let conflicting = modes.conflicting();
+        self.holders
+            .iter()
+            .filter(move |h| h.agent != agent && !h.live_modes(now, conflicting).is_empty())
+    }
+
     /// Returns true if and only if nobody stands on the key (its records
     /// are empty) and nobody waits for it.
+    #[inline]
     pub(in crate::locks) fn is_idle(&self) -> bool {
         self.holders.iter().all(KeyHolder::is_empty) && self.queue.is_empty()
     }
 
     /// Returns true if and only if some own lock on the key is expired.
+    #[inline]
     pub(in crate::locks) fn has_expired(&self, now: Now) -> bool {
         self.holders.iter().any(|h| h.own_expired(now))
     }
 
     /// The claim held on the key's own resource, for views.
+    #[inline]
     pub(in crate::locks) fn claims(&self) -> impl Iterator<Item = (AgentId, Claim)> + '_ {
         self.holders
             .iter()

@@ -29,6 +29,7 @@
 //! whatever module each named. Keys borrow the resource's text (`text` and
 //! the length of the prefix), so expanding a resource allocates nothing.
 
+use std::borrow::Borrow;
 use std::cmp::Ordering;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
@@ -48,28 +49,51 @@ pub(in crate::locks) enum NameKind {
 
 /// One key of the table: a function, or `text[..len]` of a module, path,
 /// named resource or semaphore (the whole entry for the resource itself,
-/// a shorter prefix for one of its ancestors).
-#[derive(Clone)]
-pub(in crate::locks) enum Key {
+/// a shorter prefix for one of its ancestors). The table owns its keys
+/// (`Key`, the text an `Arc`); a request's key path borrows the resource's
+/// text (`KeyRef`), so walking it and looking it up count no references:
+/// a key is cloned into the table only where it is new.
+#[derive(Clone, Copy)]
+pub(in crate::locks) enum Key<S = Arc<str>> {
     Function(FunctionId),
-    Name {
-        kind: NameKind,
-        text: Arc<str>,
-        len: u32,
-    },
+    Name { kind: NameKind, text: S, len: u32 },
 }
 
-impl Key {
-    fn name(kind: NameKind, text: &Arc<str>, len: usize) -> Key {
+/// A key that borrows its text.
+pub(in crate::locks) type KeyRef<'a> = Key<&'a Arc<str>>;
+
+/// The text a key is cut from: owned or borrowed.
+pub(in crate::locks) trait KeyText {
+    fn arc(&self) -> &Arc<str>;
+}
+
+impl KeyText for Arc<str> {
+    #[inline]
+    fn arc(&self) -> &Arc<str> {
+        self
+    }
+}
+
+impl KeyText for &Arc<str> {
+    #[inline]
+    fn arc(&self) -> &Arc<str> {
+        self
+    }
+}
+
+impl<'a> KeyRef<'a> {
+    #[inline]
+    fn name(kind: NameKind, text: &'a Arc<str>, len: usize) -> KeyRef<'a> {
         Key::Name {
             kind,
-            text: text.clone(),
+            text,
             len: len as u32,
         }
     }
 
     /// The key of the resource itself (the last of its parts).
-    pub(in crate::locks) fn of(resource: &Resource) -> Key {
+    #[inline]
+    pub(in crate::locks) fn of(resource: &'a Resource) -> KeyRef<'a> {
         match resource {
             Resource::Function(f) => Key::Function(*f),
             Resource::Module(m) => Key::name(NameKind::Module, m.arc(), m.as_str().len()),
@@ -79,11 +103,40 @@ impl Key {
         }
     }
 
+    /// The key as the table keeps it.
+    #[inline]
+    pub(in crate::locks) fn owned(self) -> Key {
+        match self {
+            Key::Function(f) => Key::Function(f),
+            Key::Name { kind, text, len } => Key::Name {
+                kind,
+                text: text.clone(),
+                len,
+            },
+        }
+    }
+}
+
+impl<S: KeyText> Key<S> {
+    /// The key borrowing its text.
+    #[inline]
+    pub(in crate::locks) fn as_ref(&self) -> KeyRef<'_> {
+        match self {
+            Key::Function(f) => Key::Function(*f),
+            Key::Name { kind, text, len } => Key::Name {
+                kind: *kind,
+                text: text.arc(),
+                len: *len,
+            },
+        }
+    }
+
     /// The key's text, for a named key.
+    #[inline]
     pub(in crate::locks) fn text(&self) -> &str {
         match self {
             Key::Function(_) => "",
-            Key::Name { text, len, .. } => &text[..*len as usize],
+            Key::Name { text, len, .. } => &text.arc()[..*len as usize],
         }
     }
 
@@ -106,6 +159,7 @@ impl Key {
         let parsed = match self {
             Key::Function(f) => return Resource::Function(*f),
             Key::Name { kind, text, len } => {
+                let text = text.arc();
                 let whole = *len as usize == text.len();
                 match kind {
                     NameKind::Module => ModuleName::parse(self.text()).map(Resource::Module),
@@ -126,21 +180,28 @@ impl Key {
     }
 }
 
-impl PartialEq for Key {
-    fn eq(&self, other: &Key) -> bool {
+impl<S: KeyText, T: KeyText> PartialEq<Key<T>> for Key<S> {
+    #[inline]
+    fn eq(&self, other: &Key<T>) -> bool {
         match (self, other) {
             (Key::Function(a), Key::Function(b)) => a == b,
-            (Key::Name { kind: a, .. }, Key::Name { kind: b, .. }) => {
-                a == b && self.text() == other.text()
-            }
+            (
+                Key::Name {
+                    kind: a, len: m, ..
+                },
+                Key::Name {
+                    kind: b, len: n, ..
+                },
+            ) => a == b && m == n && self.text() == other.text(),
             _ => false,
         }
     }
 }
 
-impl Eq for Key {}
+impl<S: KeyText> Eq for Key<S> {}
 
-impl Hash for Key {
+impl<S: KeyText> Hash for Key<S> {
+    #[inline]
     fn hash<H: Hasher>(&self, state: &mut H) {
         match self {
             Key::Function(f) => state.write_u64(f.0),
@@ -152,31 +213,77 @@ impl Hash for Key {
     }
 }
 
-impl PartialOrd for Key {
-    fn partial_cmp(&self, other: &Key) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Ord for Key {
-    fn cmp(&self, other: &Key) -> Ordering {
-        match (self, other) {
+impl<S: KeyText, T: KeyText> PartialOrd<Key<T>> for Key<S> {
+    #[inline]
+    fn partial_cmp(&self, other: &Key<T>) -> Option<Ordering> {
+        Some(match (self, other) {
             (Key::Function(a), Key::Function(b)) => a.cmp(b),
             (Key::Function(_), Key::Name { .. }) => Ordering::Less,
             (Key::Name { .. }, Key::Function(_)) => Ordering::Greater,
             (Key::Name { kind: a, .. }, Key::Name { kind: b, .. }) => {
                 a.cmp(b).then_with(|| self.text().cmp(other.text()))
             }
-        }
+        })
     }
 }
 
-impl std::fmt::Debug for Key {
+impl<S: KeyText> Ord for Key<S> {
+    #[inline]
+    fn cmp(&self, other: &Key<S>) -> Ordering {
+        self.partial_cmp(other).expect("keys are totally ordered")
+    }
+}
+
+impl<S: KeyText> std::fmt::Debug for Key<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Key::Function(id) => write!(f, "#{}", id.0),
             Key::Name { kind, .. } => write!(f, "{kind:?}:{}", self.text()),
         }
+    }
+}
+
+/// Any key, as the table's maps look it up: an owned key borrows as one,
+/// so a `KeyRef` finds its entry without being cloned (`KeyRef::find`).
+pub(in crate::locks) trait AnyKey {
+    fn key(&self) -> KeyRef<'_>;
+}
+
+impl<S: KeyText> AnyKey for Key<S> {
+    #[inline]
+    fn key(&self) -> KeyRef<'_> {
+        self.as_ref()
+    }
+}
+
+impl PartialEq for dyn AnyKey + '_ {
+    #[inline]
+    fn eq(&self, other: &Self) -> bool {
+        self.key() == other.key()
+    }
+}
+
+impl Eq for dyn AnyKey + '_ {}
+
+impl Hash for dyn AnyKey + '_ {
+    #[inline]
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.key().hash(state);
+    }
+}
+
+impl<'a> Borrow<dyn AnyKey + 'a> for Key {
+    #[inline]
+    fn borrow(&self) -> &(dyn AnyKey + 'a) {
+        self
+    }
+}
+
+impl KeyRef<'_> {
+    /// The key as a map's lookup takes it.
+    #[inline]
+    pub(in crate::locks) fn find(&self) -> &(dyn AnyKey + '_) {
+        self
     }
 }
 
@@ -196,6 +303,7 @@ impl Modes {
     pub(in crate::locks) const X: Modes = Modes(8);
 
     /// The mode a lock takes on its own key.
+    #[inline]
     pub(in crate::locks) fn own(mode: LockMode) -> Modes {
         match mode {
             LockMode::Read => Modes::S,
@@ -204,6 +312,7 @@ impl Modes {
     }
 
     /// The mode a lock takes on each of its ancestors' keys.
+    #[inline]
     pub(in crate::locks) fn intent(mode: LockMode) -> Modes {
         match mode {
             LockMode::Read => Modes::IS,
@@ -211,31 +320,37 @@ impl Modes {
         }
     }
 
+    #[inline]
     pub(in crate::locks) fn union(self, other: Modes) -> Modes {
         Modes(self.0 | other.0)
     }
 
+    #[inline]
     pub(in crate::locks) fn intersect(self, other: Modes) -> Modes {
         Modes(self.0 & other.0)
     }
 
+    #[inline]
     pub(in crate::locks) fn is_empty(self) -> bool {
         self.0 == 0
     }
 
     /// Returns true if and only if the set holds S or X: a lock on this
     /// very key, not only below it.
+    #[inline]
     pub(in crate::locks) fn is_own(self) -> bool {
         self.0 & (Modes::S.0 | Modes::X.0) != 0
     }
 
     /// Every mode that conflicts with some mode of the set.
+    #[inline]
     pub(in crate::locks) fn conflicting(self) -> Modes {
         Modes(CONFLICTS[self.0 as usize])
     }
 
     /// Returns true if and only if some mode of `self` conflicts with some
     /// mode of `other`.
+    #[inline]
     pub(in crate::locks) fn conflicts(self, other: Modes) -> bool {
         !self.conflicting().intersect(other).is_empty()
     }
@@ -273,6 +388,7 @@ pub(in crate::locks) enum KeyClaim {
 impl KeyClaim {
     /// Both claims on one key together (one request's several targets
     /// meeting on an ancestor, or a target's own key).
+    #[inline]
     pub(in crate::locks) fn merge(self, other: KeyClaim) -> KeyClaim {
         match (self, other) {
             (KeyClaim::Modes(a), KeyClaim::Modes(b)) => KeyClaim::Modes(a.union(b)),
@@ -285,6 +401,7 @@ impl KeyClaim {
     /// Returns true if and only if two requests' claims on one key conflict
     /// pairwise. Permits are not pairwise: they count (see
     /// `State::each_conflict`), so this is false for them.
+    #[inline]
     pub(in crate::locks) fn conflicts(self, other: KeyClaim) -> bool {
         match (self, other) {
             (KeyClaim::Modes(a), KeyClaim::Modes(b)) => a.conflicts(b),
@@ -292,6 +409,7 @@ impl KeyClaim {
         }
     }
 
+    #[inline]
     pub(in crate::locks) fn permits(self) -> u32 {
         match self {
             KeyClaim::Permits(n) => n,
@@ -301,6 +419,7 @@ impl KeyClaim {
 
     /// Returns true if and only if this claims the key's own resource (S,
     /// X or permits), not only something below it.
+    #[inline]
     pub(in crate::locks) fn is_own(self) -> bool {
         match self {
             KeyClaim::Modes(m) => m.is_own(),
@@ -310,6 +429,7 @@ impl KeyClaim {
 }
 
 /// The claim a target makes on its own key.
+#[inline]
 fn own_claim(claim: Claim) -> KeyClaim {
     match claim.mode() {
         Some(mode) => KeyClaim::Modes(Modes::own(mode)),
@@ -318,13 +438,26 @@ fn own_claim(claim: Claim) -> KeyClaim {
 }
 
 /// The claim a target makes on each of its ancestors.
+#[inline]
 fn intent_claim(claim: Claim) -> KeyClaim {
     KeyClaim::Modes(Modes::intent(claim.mode().unwrap_or(LockMode::Write)))
 }
 
 /// The key path of a target, ancestors first, each with what the target
 /// takes there; the last part is the target's own key.
+#[inline]
 pub(in crate::locks) fn parts(target: &LockTarget) -> Parts<'_> {
+    walk(target, true)
+}
+
+/// The key path of a target without its own key: its ancestors.
+#[inline]
+pub(in crate::locks) fn ancestors(target: &LockTarget) -> Parts<'_> {
+    walk(target, false)
+}
+
+#[inline]
+fn walk(target: &LockTarget, with_own: bool) -> Parts<'_> {
     let walk = match &target.resource {
         Resource::Function(_) => target
             .module
@@ -338,6 +471,7 @@ pub(in crate::locks) fn parts(target: &LockTarget) -> Parts<'_> {
         target,
         walk,
         from: 0,
+        with_own,
         stage: if walk.is_some() {
             Stage::Ancestors
         } else {
@@ -347,8 +481,9 @@ pub(in crate::locks) fn parts(target: &LockTarget) -> Parts<'_> {
 }
 
 /// The key of the target itself: the last of its parts.
-pub(in crate::locks) fn own_key(target: &LockTarget) -> Key {
-    Key::of(&target.resource)
+#[inline]
+pub(in crate::locks) fn own_key(target: &LockTarget) -> KeyRef<'_> {
+    KeyRef::of(&target.resource)
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -369,41 +504,43 @@ pub(in crate::locks) struct Parts<'t> {
     walk: Option<(NameKind, &'t Arc<str>, usize, &'static str)>,
     /// Where the search for the next separator starts.
     from: usize,
+    /// Whether the own key ends the walk (`parts`) or not (`ancestors`).
+    with_own: bool,
     stage: Stage,
 }
 
-impl Iterator for Parts<'_> {
-    type Item = (Key, KeyClaim);
+impl<'t> Iterator for Parts<'t> {
+    type Item = (KeyRef<'t>, KeyClaim);
 
-    fn next(&mut self) -> Option<(Key, KeyClaim)> {
+    #[inline(always)]
+    fn next(&mut self) -> Option<(KeyRef<'t>, KeyClaim)> {
         let claim = self.target.claim;
-        match self.stage {
-            Stage::Ancestors => {
-                let (kind, text, entry_len, sep) = self.walk.expect("walking a name");
-                if let Some(offset) = find_separator(&text.as_bytes()[self.from..entry_len], sep) {
-                    let len = self.from + offset;
-                    self.from = len + sep.len();
-                    return Some((Key::name(kind, text, len), intent_claim(claim)));
-                }
-                self.stage = Stage::Own;
-                if matches!(self.target.resource, Resource::Function(_)) {
-                    // The function's module itself is one more ancestor.
-                    return Some((Key::name(kind, text, entry_len), intent_claim(claim)));
-                }
-                self.next()
+        if self.stage == Stage::Ancestors {
+            let (kind, text, entry_len, sep) = self.walk.expect("walking a name");
+            if let Some(offset) = find_separator(&text.as_bytes()[self.from..entry_len], sep) {
+                let len = self.from + offset;
+                self.from = len + sep.len();
+                return Some((KeyRef::name(kind, text, len), intent_claim(claim)));
             }
-            Stage::Own => {
-                self.stage = Stage::Done;
-                Some((own_key(self.target), own_claim(claim)))
+            self.stage = Stage::Own;
+            if matches!(self.target.resource, Resource::Function(_)) {
+                // The function's module itself is one more ancestor.
+                return Some((KeyRef::name(kind, text, entry_len), intent_claim(claim)));
             }
-            Stage::Done => None,
         }
+        if self.stage == Stage::Own && self.with_own {
+            self.stage = Stage::Done;
+            return Some((own_key(self.target), own_claim(claim)));
+        }
+        self.stage = Stage::Done;
+        None
     }
 }
 
 /// The offset of the first `sep` (`/` or `::`) in `bytes`. A byte scan:
 /// `str::find` with a string pattern builds a two-way searcher on every
 /// call, which cost more than the rest of a key path's walk.
+#[inline]
 fn find_separator(bytes: &[u8], sep: &str) -> Option<usize> {
     let sep = sep.as_bytes();
     let first = sep[0];

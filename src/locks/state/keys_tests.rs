@@ -88,11 +88,11 @@ fn a_path_expands_into_its_ancestors_then_itself() {
 #[test]
 fn a_function_expands_into_its_module_path_then_itself() {
     let t = target("function:#7@math::linalg", R);
-    let keys: Vec<Key> = parts(&t).map(|(k, _)| k).collect();
+    let keys: Vec<KeyRef<'_>> = parts(&t).map(|(k, _)| k).collect();
     assert_eq!(keys.len(), 3);
     assert_eq!(keys[0].text(), "math");
     assert_eq!(keys[1].text(), "math::linalg");
-    assert_eq!(keys[2], Key::Function(FunctionId(7)));
+    assert_eq!(keys[2], KeyRef::Function(FunctionId(7)));
     assert!(
         parts(&t)
             .take(2)

@@ -14,7 +14,7 @@
 use tokio::time::Instant;
 
 use super::events::LockEventKind;
-use super::keys::Key;
+use super::keys::{Key, KeyRef};
 use super::{Now, State};
 use crate::locks::agents::AgentId;
 use crate::locks::resource::Resource;
@@ -28,22 +28,26 @@ impl State {
         self.pump(now);
         let next = self
             .keys
-            .values()
-            .flat_map(|l| l.holders.iter().filter_map(|h| h.own.as_ref()))
+            .iter()
+            .flat_map(|(_, l)| l.holders.iter().filter_map(|h| h.own.as_ref()))
             .map(|h| h.expires)
             .min();
         self.sweep_at = next;
         self.sweep_sooner = false;
+        self.expiry_floor = next;
         next
     }
 
     /// Drops the expired own locks on `key`, remembering their leases as
     /// expired, and their intentions on the keys above.
-    pub(super) fn purge(&mut self, key: &Key, now: Now) {
-        if !self.keys.get(key).is_some_and(|l| l.has_expired(now)) {
-            return;
+    pub(super) fn purge(&mut self, key: KeyRef<'_>, now: Now) {
+        if self.expiry_floor.is_none_or(|floor| now.instant < floor) {
+            return; // nothing in the table has expired
         }
-        let agents: Vec<AgentId> = self.keys[key]
+        let Some(lock) = self.lock_at(key).filter(|l| l.has_expired(now)) else {
+            return;
+        };
+        let agents: Vec<AgentId> = lock
             .holders
             .iter()
             .filter(|h| h.own_expired(now))
@@ -52,7 +56,7 @@ impl State {
         for agent in agents {
             if let Some(hold) = self.uninstall(agent, key) {
                 self.expired
-                    .insert((agent, key.clone()), (hold.token, hold.expires_at));
+                    .insert((agent, key.owned()), (hold.token, hold.expires_at));
                 let (resource, claim) = (&hold.target.resource, hold.target.claim);
                 self.note(
                     LockEventKind::Expired,
@@ -76,18 +80,17 @@ impl State {
         resource: &Resource,
         now: Now,
     ) -> Vec<BrokenLease> {
-        let key = Key::of(resource);
-        self.purge(&key, now);
+        let key = KeyRef::of(resource);
+        self.purge(key, now);
         let agents: Vec<AgentId> = self
-            .keys
-            .get(&key)
+            .lock_at(key)
             .map(|l| l.claims().map(|(a, _)| a).collect())
             .unwrap_or_default();
         let mut broken = Vec::with_capacity(agents.len());
         for agent in agents {
-            if let Some(hold) = self.uninstall(agent, &key) {
+            if let Some(hold) = self.uninstall(agent, key) {
                 self.expired
-                    .insert((agent, key.clone()), (hold.token, now.system));
+                    .insert((agent, key.owned()), (hold.token, now.system));
                 let (resource, claim) = (&hold.target.resource, hold.target.claim);
                 self.note(
                     LockEventKind::Broken,
@@ -119,15 +122,14 @@ impl State {
     ) -> usize {
         let mut n = 0;
         for r in resources {
-            let key = Key::of(r);
+            let key = KeyRef::of(r);
             let held = self
-                .keys
-                .get(&key)
+                .lock_at(key)
                 .and_then(|l| l.holder(agent))
                 .and_then(|h| h.own.as_ref())
                 .map(|h| h.token);
             if held == Some(token) {
-                self.release_one(agent, &key, now);
+                self.release_one(agent, key, now);
                 n += 1;
             }
         }
@@ -145,7 +147,7 @@ impl State {
             .map(|(k, _)| k.clone())
             .collect();
         for key in keys {
-            self.purge(&key, now);
+            self.purge(key.as_ref(), now);
         }
     }
 }
@@ -173,7 +175,7 @@ mod tests {
         assert!(matches!(s.lease(A, &f, just_before), LeaseCheck::Live(_)));
         let at = later(t0, 100);
         // The holder is still in the table, unpurged, and already absent.
-        assert_eq!(s.keys[&Key::of(&f)].holders.len(), 1);
+        assert_eq!(s.keys.get(KeyRef::of(&f)).unwrap().holders.len(), 1);
         assert!(s.grantable(B, &f1, None, at));
         assert_eq!(
             s.lease(A, &f, at),

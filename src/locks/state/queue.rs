@@ -15,7 +15,7 @@ use std::time::Duration;
 use tokio::sync::Notify;
 
 use super::keys::own_key;
-use super::{Admitted, Now, RequestId, Settled, State, Waiting, merged_keys};
+use super::{Admitted, Beside, Now, RequestId, Settled, State, Waiting, merged_keys};
 use crate::locks::agents::AgentId;
 use crate::locks::types::{AcquireError, Grant, LockTarget};
 
@@ -35,11 +35,11 @@ impl State {
     ) -> Result<Admitted, AcquireError> {
         self.check_capacities(targets)?;
         for t in targets {
-            self.purge(&own_key(t), now);
+            self.purge(own_key(t), now);
         }
         let purpose: Option<Arc<str>> = purpose.map(Arc::from);
         if self.grantable(agent, targets, None, now) {
-            let grant = self.grant(agent, targets, ttl, &purpose, now, None);
+            let grant = self.grant(agent, targets, ttl, &purpose, now, Beside::Nothing);
             return Ok(Admitted::Granted(grant));
         }
         if let Some(cycle) = self.deadlock(agent, targets, now) {
@@ -57,11 +57,8 @@ impl State {
         self.next_request += 1;
         let keys = merged_keys(targets);
         for (key, _) in &keys {
-            self.keys
-                .entry(key.clone())
-                .or_default()
-                .queue
-                .push_back(rid);
+            let id = self.keys.make(key.as_ref());
+            self.keys.lock_mut(id).queue.push_back(rid);
         }
         self.waiting.insert(
             rid,
@@ -101,7 +98,7 @@ impl State {
         now: Now,
     ) -> AcquireError {
         for t in targets {
-            self.purge(&own_key(t), now);
+            self.purge(own_key(t), now);
         }
         let denial = self.denial(agent, targets, Some(rid), now);
         self.dequeue(rid);
@@ -117,10 +114,13 @@ impl State {
         self.dequeue(rid);
         if let Some(Settled::Granted { previous, .. }) = self.settled.remove(&rid) {
             for (key, prior) in previous {
-                self.uninstall(agent, &key);
+                self.uninstall(agent, key.as_ref());
                 if let Some(old) = prior {
                     self.expired.remove(&(agent, key.clone()));
-                    self.install(agent, key, old);
+                    let path = old.target.clone();
+                    let own = (self.keys.make(key.as_ref()), key.as_ref());
+                    let above = self.make_above(&path);
+                    self.install(agent, own, &path, above, old);
                 }
             }
         }
@@ -131,7 +131,7 @@ impl State {
     pub(super) fn dequeue(&mut self, rid: RequestId) -> Option<Waiting> {
         let w = self.waiting.remove(&rid)?;
         for (key, _) in &w.keys {
-            if let Some(lock) = self.keys.get_mut(key) {
+            if let Some(lock) = self.keys.get_mut(key.as_ref()) {
                 lock.queue.retain(|r| *r != rid);
                 for other in &lock.queue {
                     if let Some(o) = self.waiting.get(other) {
@@ -139,7 +139,7 @@ impl State {
                     }
                 }
             }
-            self.drop_if_idle(key);
+            self.drop_if_idle(key.as_ref());
         }
         Some(w)
     }
@@ -154,14 +154,21 @@ impl State {
             let targets = w.targets.clone();
             let agent = w.agent;
             for t in &targets {
-                self.purge(&own_key(t), now);
+                self.purge(own_key(t), now);
             }
             if !self.grantable(agent, &targets, Some(rid), now) {
                 continue;
             }
             let w = self.dequeue(rid).expect("present");
             let mut previous = Vec::with_capacity(targets.len());
-            let grant = self.grant(agent, &targets, w.ttl, &w.purpose, now, Some(&mut previous));
+            let grant = self.grant(
+                agent,
+                &targets,
+                w.ttl,
+                &w.purpose,
+                now,
+                Beside::Previous(&mut previous),
+            );
             self.settled
                 .insert(rid, Settled::Granted { grant, previous });
             w.notify.notify_one();
@@ -228,5 +235,9 @@ mod tests {
         assert_eq!(holders[0].resource, Resource::Function(FunctionId(1)));
         assert_eq!(holders[0].expires_at, before.locks[0].expires_at);
         assert!(s.collect(rb).is_none(), "nothing left to collect");
+        // Its intention on the module came back with it.
+        s.refused(C, &[target("module:m", W)], now);
+        s.release(B, None, now);
+        s.take(C, &[target("module:m", W)], now).unwrap();
     }
 }

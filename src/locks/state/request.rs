@@ -11,7 +11,7 @@
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
-use super::keys::Key;
+use super::keys::KeyRef;
 use super::{Now, State};
 use crate::locks::resource::{Resource, ResourceName};
 use crate::locks::types::{CapacityError, Claim, InvalidRequest, LockTarget};
@@ -185,9 +185,10 @@ impl State {
         if capacity == 0 {
             return Err(CapacityError::Zero);
         }
-        let key = Key::of(&Resource::Semaphore(name.clone()));
-        self.purge(&key, now);
-        if let Some(lock) = self.keys.get(&key) {
+        let semaphore = Resource::Semaphore(name.clone());
+        let key = KeyRef::of(&semaphore);
+        self.purge(key, now);
+        if let Some(lock) = self.lock_at(key) {
             let in_use: u32 = lock.holders.iter().map(|h| h.live_permits(now)).sum();
             if in_use > capacity {
                 return Err(CapacityError::BelowUse {

@@ -11,7 +11,7 @@ use std::ops::ControlFlow;
 
 use super::conflicts::Conflict;
 use super::holders::{Hold, KeyHolder, KeyLock};
-use super::keys::{Key, KeyClaim, Modes, own_key, parts};
+use super::keys::{Key, KeyClaim, KeyRef, KeyText, Modes, own_key, parts};
 use super::{Now, RequestId, State};
 use crate::locks::agents::AgentId;
 use crate::locks::resource::Resource;
@@ -47,7 +47,7 @@ impl Hold {
 
 impl KeyHolder {
     /// The agent's locks below `key` in `mode`, as one view, if any is live.
-    fn below_view(&self, key: &Key, mode: LockMode, now: Now) -> Option<HolderView> {
+    fn below_view<S: KeyText>(&self, key: &Key<S>, mode: LockMode, now: Now) -> Option<HolderView> {
         let below = &self.below[mode as usize];
         if !below.is_live(now) {
             return None;
@@ -173,7 +173,7 @@ impl State {
         let own = own_key(target);
         let mut rids = BTreeSet::new();
         for (key, _) in parts(target) {
-            let Some(lock) = self.keys.get(&key) else {
+            let Some(lock) = self.lock_at(key) else {
                 continue;
             };
             let whole = key == own;
@@ -225,7 +225,7 @@ impl State {
 
     fn waiter_view(&self, rid: RequestId, key: &Key, position: usize) -> WaiterView {
         let w = &self.waiting[&rid];
-        let t = w.target_on(key);
+        let t = w.target_on(key.as_ref());
         WaiterView {
             agent: w.agent,
             resource: t.resource.clone(),
@@ -240,8 +240,7 @@ impl State {
     fn semaphore_use(&self, target: &LockTarget, now: Now) -> Option<SemaphoreUse> {
         let capacity = self.capacity_for(target)?;
         let in_use = self
-            .keys
-            .get(&own_key(target))
+            .lock_at(own_key(target))
             .map_or(0, |l| l.semaphore_use(capacity, now).in_use);
         Some(SemaphoreUse { capacity, in_use })
     }
@@ -253,17 +252,16 @@ impl State {
         resource: &Resource,
         now: Now,
     ) -> LeaseCheck {
-        let key = Key::of(resource);
-        self.purge(&key, now);
+        let key = KeyRef::of(resource);
+        self.purge(key, now);
         if let Some(h) = self
-            .keys
-            .get(&key)
+            .lock_at(key)
             .and_then(|l| l.holder(agent))
             .and_then(|h| h.own.as_ref())
         {
             return LeaseCheck::Live(h.held());
         }
-        match self.expired.get(&(agent, key)) {
+        match self.expired.get(&(agent, key.owned())) {
             Some((token, at)) => LeaseCheck::Expired {
                 token: *token,
                 expired_at: Some(*at),
@@ -282,12 +280,11 @@ impl State {
         target: &LockTarget,
         now: Now,
     ) -> LeaseCheck {
-        let path: Vec<Key> = parts(target).map(|(key, _)| key).collect();
+        let path: Vec<KeyRef<'_>> = parts(target).map(|(key, _)| key).collect();
         for key in path.iter().rev() {
-            self.purge(key, now);
+            self.purge(*key, now);
             if let Some(h) = self
-                .keys
-                .get(key)
+                .lock_at(*key)
                 .and_then(|l| l.holder(agent))
                 .and_then(|h| h.own.as_ref())
                 .filter(|h| h.target.claim.mode() == Some(LockMode::Write))
@@ -297,7 +294,7 @@ impl State {
         }
         path.into_iter()
             .rev()
-            .find_map(|key| self.expired.get(&(agent, key)).copied())
+            .find_map(|key| self.expired.get(&(agent, key.owned())).copied())
             .map_or(LeaseCheck::None, |(token, at)| LeaseCheck::Expired {
                 token,
                 expired_at: Some(at),
@@ -309,10 +306,10 @@ impl State {
     /// agent and mode) of resources below it.
     pub(in crate::locks) fn holders(&mut self, target: &LockTarget, now: Now) -> Vec<HolderView> {
         let own = own_key(target);
-        self.purge(&own, now);
+        self.purge(own, now);
         let mut views = Vec::new();
         for (key, _) in parts(target) {
-            let Some(lock) = self.keys.get(&key) else {
+            let Some(lock) = self.lock_at(key) else {
                 continue;
             };
             for h in &lock.holders {
@@ -335,7 +332,7 @@ impl State {
     pub(in crate::locks) fn held_by(&mut self, agent: AgentId, now: Now) -> Vec<HeldLock> {
         let keys = self.held.get(&agent).cloned().unwrap_or_default();
         for key in &keys {
-            self.purge(key, now);
+            self.purge(key.as_ref(), now);
         }
         let mut out: Vec<HeldLock> = self
             .held
@@ -343,7 +340,7 @@ impl State {
             .into_iter()
             .flatten()
             .filter_map(|key| {
-                let lock = self.keys.get(key)?;
+                let lock = self.keys.get(key.as_ref())?;
                 Some(lock.holder(agent)?.own.as_ref()?.held())
             })
             .collect();
@@ -356,7 +353,7 @@ impl State {
     pub(in crate::locks) fn status(&mut self, now: Now) -> Vec<LockView> {
         self.purge_all(now);
         let mut out: Vec<LockView> = Vec::new();
-        for (key, lock) in &self.keys {
+        for (key, lock) in self.keys.iter() {
             let waiters: Vec<RequestId> = lock
                 .queue
                 .iter()
@@ -377,7 +374,7 @@ impl State {
             }
             let resource = match (holds.first(), waiters.first()) {
                 (Some((_, hold)), _) => hold.target.resource.clone(),
-                (None, Some(rid)) => self.waiting[rid].target_on(key).resource.clone(),
+                (None, Some(rid)) => self.waiting[rid].target_on(key.as_ref()).resource.clone(),
                 (None, None) => key.resource(),
             };
             let semaphore = match &resource {
