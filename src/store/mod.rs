@@ -200,7 +200,7 @@ pub struct Store {
     location: StoreLocation,
     jobs: Mutex<Option<mpsc::Sender<Job>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
-    reader: Mutex<Box<dyn Reader>>,
+    reader: StoreReader,
     fatal: watch::Receiver<Option<String>>,
     /// How long each group's durable write took (its transaction, whose
     /// commit is the fsync).
@@ -297,7 +297,9 @@ impl Store {
                 location: location.clone(),
                 jobs: Mutex::new(Some(tx)),
                 writer: Mutex::new(Some(writer)),
-                reader: Mutex::new(reader),
+                reader: StoreReader {
+                    reader: Mutex::new(reader),
+                },
                 fatal: fatal_rx,
                 writes,
                 _lock: lock,
@@ -366,8 +368,7 @@ impl Store {
         &self,
         f: impl FnOnce(&mut dyn Reader) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let mut reader = self.reader.lock().expect("store reader lock");
-        f(reader.as_mut())
+        self.reader.read(f)
     }
 
     /// A function version by content hash.
@@ -383,7 +384,7 @@ impl Store {
         before: Option<Revision>,
         limit: usize,
     ) -> Result<Vec<CommitRecord>, StoreError> {
-        self.read(|r| r.history(function, before, limit))
+        self.reader.history(function, before, limit)
     }
 
     /// Commits touching `function` with revisions in `(after, upto]`, oldest
@@ -418,7 +419,7 @@ impl Store {
 
     /// Every commit, oldest first (for replay checks and export).
     pub fn all_commits(&self) -> Result<Vec<CommitRecord>, StoreError> {
-        self.read(|r| r.all_commits())
+        self.reader.all_commits()
     }
 
     /// The commit `agent_name` made under `request_id`, if any.
@@ -437,7 +438,7 @@ impl Store {
         function: Option<FunctionId>,
         limit: usize,
     ) -> Result<Vec<OperatorEvent>, StoreError> {
-        self.read(|r| r.events(function, limit))
+        self.reader.events(function, limit)
     }
 }
 
